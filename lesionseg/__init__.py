@@ -1,0 +1,43 @@
+"""lesionseg: multiple-sclerosis lesion segmentation in the spinal cord on MRI.
+
+The command line (``lesionseg``) is a thin layer over this package::
+
+    from lesionseg import load_config, load_image, save_mask, make_dataset
+
+Names are imported on first use, so ``import lesionseg`` (and ``lesionseg --help``) stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib import metadata
+from typing import Any
+
+try:
+    __version__ = metadata.version("lesionseg")
+except metadata.PackageNotFoundError:  # a source tree that is not installed
+    __version__ = "0.0.0+unknown"
+
+_EXPORTS = {
+    "Config": "lesionseg.config",
+    "load_config": "lesionseg.config",
+    "LesionsegError": "lesionseg.errors",
+    "InputError": "lesionseg.errors",
+    "ConfigError": "lesionseg.errors",
+    "ModelError": "lesionseg.errors",
+    "OutputError": "lesionseg.errors",
+    "discover": "lesionseg.io.bids",
+    "split_subjects": "lesionseg.io.bids",
+    "load_image": "lesionseg.io.nifti",
+    "load_label_for": "lesionseg.io.nifti",
+    "save_mask": "lesionseg.io.nifti",
+    "make_dataset": "lesionseg.synth.dataset",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'lesionseg' has no attribute {name!r}")

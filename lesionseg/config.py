@@ -1,0 +1,296 @@
+"""Typed configuration: one pydantic model per YAML section, and :func:`load_config`.
+
+A config is YAML validated by :class:`Config` (``extra="forbid"`` everywhere), so a typo, a wrong type or a
+bad value is a :class:`~lesionseg.errors.ConfigError` whose one-line message names the file and the key::
+
+    cfg = load_config("configs/lesion_t2w.yaml", overrides=["train.lr=1e-3", "data.contrasts=[T2w,T1w]"])
+
+Override values are parsed as YAML scalars/lists, so ``1e-3``, ``true``, ``[64, 64, 32]`` keep their types.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from lesionseg.constants import CONTRASTS, CORD_SUFFIX, LESION_SUFFIX
+from lesionseg.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SplitConfig(_Section):
+    """Subject-level train/val/test split, reproducible from ``seed``."""
+
+    val_fraction: float = Field(0.2, ge=0.0, lt=1.0)
+    test_fraction: float = Field(0.2, ge=0.0, lt=1.0)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _fractions_leave_training_data(self) -> SplitConfig:
+        if self.val_fraction + self.test_fraction >= 1.0:
+            raise ValueError("val_fraction + test_fraction must be below 1")
+        return self
+
+
+class DataConfig(_Section):
+    """Where the data is and how BIDS files are named."""
+
+    root: Path | None = None
+    contrasts: list[str] = Field(default_factory=lambda: ["T2w"], min_length=1)
+    target: Literal["lesion", "cord"] = "lesion"
+    lesion_suffix: str = LESION_SUFFIX
+    cord_suffix: str = CORD_SUFFIX
+    split: SplitConfig = Field(default_factory=SplitConfig)
+
+
+class PreprocessConfig(_Section):
+    """Preprocessing shared by training and inference (orientation is always RAS, see constants)."""
+
+    spacing_mm: tuple[float, float, float] | None = (1.0, 1.0, 1.0)
+    normalization: Literal["zscore", "percentile"] = "zscore"
+    percentiles: tuple[float, float] = (0.5, 99.5)
+
+    @field_validator("spacing_mm")
+    @classmethod
+    def _positive_spacing(cls, value: tuple[float, float, float] | None) -> tuple[float, float, float] | None:
+        if value is not None and min(value) <= 0:
+            raise ValueError("every spacing must be > 0 mm")
+        return value
+
+    @field_validator("percentiles")
+    @classmethod
+    def _ordered_percentiles(cls, value: tuple[float, float]) -> tuple[float, float]:
+        low, high = value
+        if not 0.0 <= low < high <= 100.0:
+            raise ValueError("percentiles must satisfy 0 <= low < high <= 100")
+        return value
+
+
+class AugmentConfig(_Section):
+    """TorchIO augmentation; each ``p_*`` is the probability of that transform."""
+
+    enabled: bool = True
+    p_affine: float = Field(0.5, ge=0, le=1)
+    p_elastic: float = Field(0.0, ge=0, le=1)
+    p_bias_field: float = Field(0.3, ge=0, le=1)
+    p_noise: float = Field(0.3, ge=0, le=1)
+    p_gamma: float = Field(0.3, ge=0, le=1)
+    p_blur: float = Field(0.1, ge=0, le=1)
+    p_anisotropy: float = Field(0.1, ge=0, le=1)
+    p_flip_lr: float = Field(0.5, ge=0, le=1)
+
+
+class ModelConfig(_Section):
+    """A MONAI 3D U-Net."""
+
+    architecture: Literal["unet", "dynunet"] = "unet"
+    channels: list[int] = Field(default_factory=lambda: [16, 32, 64, 128], min_length=2)
+    strides: list[int] = Field(default_factory=lambda: [2, 2, 2], min_length=1)
+    num_res_units: int = Field(1, ge=0)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    norm: Literal["instance", "batch"] = "instance"
+
+    @model_validator(mode="after")
+    def _strides_match_channels(self) -> ModelConfig:
+        if len(self.strides) != len(self.channels) - 1:
+            raise ValueError(
+                f"strides needs len(channels) - 1 = {len(self.channels) - 1} values, got {len(self.strides)}"
+            )
+        return self
+
+
+class TrainConfig(_Section):
+    """Optimisation and the patch pipeline."""
+
+    steps: int = Field(2000, ge=1)
+    batch_size: int = Field(2, ge=1)
+    patch_size: tuple[int, int, int] = (64, 64, 32)
+    samples_per_volume: int = Field(8, ge=1)
+    queue_length: int = Field(48, ge=1)
+    foreground_probability: float = Field(0.7, ge=0, le=1)
+    lr: float = Field(2e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    schedule: Literal["cosine", "poly", "constant"] = "cosine"
+    warmup_steps: int = Field(50, ge=0)
+    grad_clip: float | None = Field(1.0, gt=0)
+    loss: Literal["dicece", "dicefocal", "tversky"] = "dicece"
+    val_every: int = Field(200, ge=1)
+    seed: int = 0
+    deterministic: bool = False
+    num_workers: int = Field(1, ge=0)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: bool = True
+
+
+class InferConfig(_Section):
+    """Sliding-window inference."""
+
+    roi_size: tuple[int, int, int] | None = None
+    overlap: float = Field(0.25, ge=0, lt=1)
+    sw_batch_size: int = Field(2, ge=1)
+    mode: Literal["gaussian", "constant"] = "gaussian"
+    threshold: float = Field(0.5, gt=0, lt=1)
+
+
+class AcquisitionConfig(_Section):
+    """How one contrast of a phantom is acquired."""
+
+    spacing_mm: tuple[float, float, float] = (3.0, 0.8, 0.8)
+    noise_fraction: float = Field(0.03, ge=0)
+    bias_field: float = Field(0.3, ge=0)
+
+    @field_validator("spacing_mm")
+    @classmethod
+    def _positive(cls, value: tuple[float, float, float]) -> tuple[float, float, float]:
+        if min(value) <= 0:
+            raise ValueError("every spacing must be > 0 mm")
+        return value
+
+
+def _default_acquisitions() -> dict[str, AcquisitionConfig]:
+    return {
+        "T2w": AcquisitionConfig(spacing_mm=(3.0, 0.8, 0.8)),  # sagittal, thick LR slices
+        "T1w": AcquisitionConfig(spacing_mm=(1.0, 1.0, 1.0)),  # 3D MPRAGE
+        "PSIR": AcquisitionConfig(spacing_mm=(0.7, 0.7, 3.0)),  # axial, thick SI slices
+    }
+
+
+class SynthConfig(_Section):
+    """The phantom generator (see :mod:`lesionseg.synth`)."""
+
+    subjects: int = Field(8, ge=1)
+    contrasts: list[str] = Field(default_factory=lambda: ["T2w"], min_length=1)
+    seed: int = 0
+    fov_mm: tuple[float, float, float] = (40.0, 56.0, 96.0)
+    max_lesions: int = Field(6, ge=0)
+    p_no_lesion: float = Field(0.15, ge=0, le=1)
+    random_orientation: bool = True
+    acquisition: dict[str, AcquisitionConfig] = Field(default_factory=_default_acquisitions)
+
+    @field_validator("contrasts")
+    @classmethod
+    def _known_contrasts(cls, value: list[str]) -> list[str]:
+        unknown = [c for c in value if c not in CONTRASTS]
+        if unknown:
+            raise ValueError(f"unknown contrast(s) {unknown}; known: {list(CONTRASTS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _acquisition_for_each_contrast(self) -> SynthConfig:
+        missing = [c for c in self.contrasts if c not in self.acquisition]
+        if missing:
+            raise ValueError(f"acquisition has no entry for contrast(s) {missing}")
+        return self
+
+
+class Config(_Section):
+    """The whole configuration; every section has defaults."""
+
+    data: DataConfig = Field(default_factory=DataConfig)
+    preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    infer: InferConfig = Field(default_factory=InferConfig)
+    synth: SynthConfig = Field(default_factory=SynthConfig)
+
+
+def _set_dotted(tree: dict[str, Any], dotted_key: str, value: Any, source: str) -> None:
+    keys = dotted_key.split(".")
+    node = tree
+    for key in keys[:-1]:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{source}: override {dotted_key!r}: {key!r} is not a section")
+        node = child
+    node[keys[-1]] = value
+
+
+def parse_override(override: str) -> tuple[str, Any]:
+    """Split ``"train.lr=1e-3"`` into ``("train.lr", 0.001)``; the value is parsed as YAML.
+
+    Raises:
+        ConfigError: when there is no ``=`` or the key is empty.
+    """
+    key, sep, raw = override.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"--set {override!r}: expected key=value, e.g. train.lr=1e-3")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def _format_validation_error(source: str, error: ValidationError, overridden: frozenset[str] = frozenset()) -> str:
+    first = error.errors()[0]
+    location = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    if any(location == key or location.startswith(f"{key}.") for key in overridden):
+        source = f"{source} (--set)"
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    extra = f" (+{error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return f"{source}: {location}: {message}{extra}"
+
+
+def config_from_dict(
+    tree: dict[str, Any], *, source: str = "<config>", overridden: frozenset[str] = frozenset()
+) -> Config:
+    """Validate a plain dict as a :class:`Config`.
+
+    Raises:
+        ConfigError: one line naming ``source`` (and ``--set`` when the key was overridden) and the first
+            offending key.
+    """
+    try:
+        return Config.model_validate(tree)
+    except ValidationError as error:
+        raise ConfigError(_format_validation_error(source, error, overridden)) from None
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Read a YAML config (or the defaults when ``path`` is None) and apply ``key=value`` overrides.
+
+    Raises:
+        ConfigError: unreadable file, invalid YAML, unknown key, wrong type or bad value.
+    """
+    source = str(path) if path is not None else "<defaults>"
+    tree: dict[str, Any] = {}
+    if path is not None:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as error:
+            raise ConfigError(f"{source}: cannot read config ({error.strerror or error})") from None
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            raise ConfigError(f"{source}: invalid YAML{where}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{source}: expected a mapping of sections at the top level")
+        tree = loaded
+    overridden = set()
+    for override in overrides or []:
+        key, value = parse_override(override)
+        _set_dotted(tree, key, value, source)
+        overridden.add(key)
+    return config_from_dict(tree, source=source, overridden=frozenset(overridden))
+
+
+def save_config(config: Config, path: str | Path) -> None:
+    """Write ``config`` as YAML (atomically), so a run can be reproduced from its folder."""
+    from lesionseg.io.atomic import atomic_write_text
+
+    data = config.model_dump(mode="json")
+    atomic_write_text(Path(path), yaml.safe_dump(data, sort_keys=False))

@@ -1,0 +1,34 @@
+"""Fixed keys, label values and file-name conventions.
+
+Tunable values live in :mod:`lesionseg.config`; this module holds only names that are part of a contract
+(file suffixes, subject keys, the canonical orientation).
+"""
+
+from __future__ import annotations
+
+#: Orientation of every array handed to the networks: RAS+ (increasing voxel index along the three axes
+#: points to the subject's Right, Anterior and Superior), as TorchIO's ``ToCanonical`` and nibabel's
+#: ``as_closest_canonical`` produce. Outputs are mapped back to the input's own axes and grid.
+CANONICAL_AXCODES: tuple[str, str, str] = ("R", "A", "S")
+
+#: Contrasts the phantom generator knows, in BIDS suffix spelling.
+CONTRASTS: tuple[str, ...] = ("T2w", "T1w", "PSIR")
+
+#: Label suffixes of the spinal-cord community BIDS datasets (derivatives/labels).
+LESION_SUFFIX = "lesion-manual"
+CORD_SUFFIX = "seg-manual"
+
+#: Output file suffixes written by inference.
+LESION_OUTPUT_SUFFIX = "lesionseg"
+LESION_SOFT_OUTPUT_SUFFIX = "lesionseg-soft"
+CORD_OUTPUT_SUFFIX = "seg"
+
+#: Keys of a TorchIO subject.
+IMAGE_KEY = "image"
+LABEL_KEY = "label"
+
+#: Binary label values.
+BACKGROUND = 0
+FOREGROUND = 1
+
+NIFTI_EXTENSIONS: tuple[str, ...] = (".nii.gz", ".nii")

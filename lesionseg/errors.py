@@ -1,0 +1,31 @@
+"""Exceptions raised by lesionseg.
+
+Every error the library raises on purpose is a :class:`LesionsegError`. Its message is one line that names
+the file (or config key) and the cause, so a batch runner can log it and go on with the next input.
+"""
+
+from __future__ import annotations
+
+
+class LesionsegError(Exception):
+    """Base class of every error lesionseg raises on purpose."""
+
+
+class InputError(LesionsegError):
+    """An input image, label or folder cannot be used (unreadable, wrong shape, bad values, ...)."""
+
+
+class ConfigError(LesionsegError):
+    """A configuration file or override is invalid."""
+
+
+class ModelError(LesionsegError):
+    """A checkpoint or model folder cannot be used."""
+
+
+class OutputError(LesionsegError):
+    """An output cannot be written (read-only folder, full disk, ...)."""
+
+
+class TrainingError(LesionsegError):
+    """Training cannot go on (NaN loss, no training data, ...)."""

@@ -1,0 +1,58 @@
+"""Atomic writes: a temporary file in the destination folder, then :func:`os.replace`.
+
+A crash or a kill leaves either the previous file or the complete new one, never a half-written output that
+looks valid. The temporary name starts with ``.`` and ends with ``.part`` so folder scans skip it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from lesionseg.errors import OutputError
+
+
+@contextlib.contextmanager
+def atomic_path(destination: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``destination``; on success it replaces ``destination``.
+
+    The suffixes of ``destination`` (e.g. ``.nii.gz``) are kept on the temporary path so writers that infer
+    the format from the name still work.
+
+    Raises:
+        OutputError: the folder cannot be created or written, or the disk is full.
+    """
+    destination = Path(destination)
+    suffix = "".join(destination.suffixes)
+    try:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(
+            prefix=f".{destination.name}.", suffix=f".part{suffix}", dir=destination.parent
+        )
+        os.close(handle)
+    except OSError as error:
+        raise OutputError(f"{destination}: cannot write ({error.strerror or error})") from None
+    temporary_path = Path(temporary)
+    try:
+        yield temporary_path
+        os.replace(temporary_path, destination)
+    except OSError as error:
+        raise OutputError(f"{destination}: cannot write ({error.strerror or error})") from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temporary_path.unlink()
+
+
+def atomic_write(destination: Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(temporary_path)`` and move the result onto ``destination`` atomically."""
+    with atomic_path(destination) as temporary:
+        write(temporary)
+    return Path(destination)
+
+
+def atomic_write_text(destination: Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``destination`` atomically."""
+    return atomic_write(destination, lambda path: path.write_text(text, encoding="utf-8"))

@@ -1,0 +1,256 @@
+"""NIfTI in any orientation, spacing and dtype; canonical (RAS) arrays for the models; masks back out in the
+input's exact native grid.
+
+The round trip is lossless: :meth:`NativeGeometry.to_canonical` only permutes and flips axes (nibabel's
+orientation tools, no interpolation), and :meth:`NativeGeometry.to_native` undoes it. Masks are written with
+a copy of the input header, so shape, affine and qform/sform codes are the input's.
+
+Example::
+
+    scan = load_image("sub-01_T2w.nii.gz")          # scan.data is RAS, float32
+    mask = model_output > 0.5                        # same RAS grid as scan.data
+    save_mask(mask, scan.geometry, "sub-01_T2w_lesionseg.nii.gz")
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import nibabel as nib
+import numpy as np
+from nibabel.orientations import apply_orientation, axcodes2ornt, inv_ornt_aff, io_orientation, ornt_transform
+
+from lesionseg.constants import CANONICAL_AXCODES, NIFTI_EXTENSIONS
+from lesionseg.errors import InputError
+from lesionseg.io import validate
+from lesionseg.io.atomic import atomic_write
+
+_CANONICAL_ORNT = axcodes2ornt(CANONICAL_AXCODES)
+
+
+def strip_nifti_extension(path: str | Path) -> str:
+    """``"sub-01_T2w.nii.gz"`` -> ``"sub-01_T2w"``."""
+    name = Path(path).name
+    for extension in NIFTI_EXTENSIONS:
+        if name.endswith(extension):
+            return name[: -len(extension)]
+    return name
+
+
+def is_nifti(path: str | Path) -> bool:
+    """True when the file name ends in .nii or .nii.gz."""
+    return Path(path).name.endswith(NIFTI_EXTENSIONS)
+
+
+@dataclass(frozen=True, eq=False)
+class NativeGeometry:
+    """The voxel grid of an input file: what an output must match.
+
+    Attributes:
+        path: the file it was read from.
+        shape: native 3D shape (voxels).
+        affine: native 4x4 voxel-to-world (RAS mm) affine.
+        header: a copy of the input header; outputs are written with it.
+    """
+
+    path: Path
+    shape: tuple[int, int, int]
+    affine: np.ndarray
+    header: nib.Nifti1Header
+
+    @property
+    def axcodes(self) -> tuple[str, str, str]:
+        """Native axis codes, e.g. ``("P", "S", "R")``."""
+        return tuple(nib.aff2axcodes(self.affine))  # type: ignore[return-value]
+
+    @property
+    def spacing_mm(self) -> tuple[float, float, float]:
+        """Native voxel size along the three array axes (mm)."""
+        return tuple(float(v) for v in np.linalg.norm(self.affine[:3, :3], axis=0))  # type: ignore[return-value]
+
+    @property
+    def _to_canonical_ornt(self) -> np.ndarray:
+        return ornt_transform(io_orientation(self.affine), _CANONICAL_ORNT)
+
+    @property
+    def canonical_affine(self) -> np.ndarray:
+        """Affine of the canonical (RAS) array; it maps to the same world points as the native one."""
+        return self.affine @ inv_ornt_aff(self._to_canonical_ornt, self.shape)
+
+    @property
+    def canonical_shape(self) -> tuple[int, int, int]:
+        """Shape of the canonical (RAS) array."""
+        order = self._to_canonical_ornt[:, 0].astype(int)
+        shape = [0, 0, 0]
+        for native_axis, canonical_axis in enumerate(order):
+            shape[canonical_axis] = self.shape[native_axis]
+        return tuple(shape)  # type: ignore[return-value]
+
+    def to_canonical(self, array: np.ndarray) -> np.ndarray:
+        """Permute/flip a native-grid array (3D, or with trailing channels) to RAS."""
+        return np.ascontiguousarray(apply_orientation(array, self._to_canonical_ornt))
+
+    def to_native(self, array: np.ndarray) -> np.ndarray:
+        """Permute/flip a canonical (RAS) array back onto the native grid.
+
+        Raises:
+            ValueError: when ``array`` is not on the canonical grid of this geometry.
+        """
+        if tuple(array.shape[:3]) != self.canonical_shape:
+            raise ValueError(f"array shape {array.shape[:3]} is not the canonical shape {self.canonical_shape}")
+        back = ornt_transform(_CANONICAL_ORNT, io_orientation(self.affine))
+        return np.ascontiguousarray(apply_orientation(array, back))
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedImage:
+    """A validated volume in canonical (RAS) orientation plus the native grid it came from.
+
+    Attributes:
+        data: RAS array, float32 for images, uint8 (0/1) for labels; shape ``geometry.canonical_shape``.
+        affine: RAS affine of ``data`` (world mm).
+        geometry: the native grid, for writing outputs back.
+    """
+
+    data: np.ndarray
+    affine: np.ndarray
+    geometry: NativeGeometry
+
+    @property
+    def path(self) -> Path:
+        return self.geometry.path
+
+    @property
+    def spacing_mm(self) -> tuple[float, float, float]:
+        """Voxel size along the canonical axes (mm)."""
+        return tuple(float(v) for v in np.linalg.norm(self.affine[:3, :3], axis=0))  # type: ignore[return-value]
+
+
+def _raw_header(path: Path, header_class: type) -> nib.Nifti1Header:
+    """The header as stored: nibabel's loader silently "fixes" zero or negative voxel sizes."""
+    with nib.openers.ImageOpener(path) as handle:
+        return header_class.from_fileobj(handle, check=False)
+
+
+def _read(path: Path) -> tuple[nib.Nifti1Image, np.ndarray]:
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, expected a NIfTI file")
+    if not is_nifti(path):
+        raise InputError(f"{path}: not a NIfTI file name (expected .nii or .nii.gz)")
+    try:
+        image = nib.load(path)
+    except PermissionError:
+        raise InputError(f"{path}: cannot read (permission denied)") from None
+    except Exception as error:  # nibabel raises many types for bad files
+        raise InputError(f"{path}: not a readable NIfTI file ({validate.one_line(error)})") from None
+    if not isinstance(image, nib.Nifti1Image | nib.Nifti2Image):
+        raise InputError(f"{path}: not a NIfTI-1/2 image ({type(image).__name__})")
+    validate.check_raw_pixdim(path, _raw_header(path, type(image.header)))
+    validate.check_header(path, image)
+    try:
+        data = np.asanyarray(image.dataobj)
+    except PermissionError:
+        raise InputError(f"{path}: cannot read (permission denied)") from None
+    except Exception as error:  # truncated gzip, short file, ...
+        raise InputError(f"{path}: truncated or corrupt voxel data ({validate.one_line(error)})") from None
+    return image, data
+
+
+def load_image(path: str | Path, *, kind: Literal["image", "label"] = "image") -> LoadedImage:
+    """Load and validate a 3D NIfTI, returning it in canonical RAS orientation.
+
+    Args:
+        path: a .nii or .nii.gz file of any orientation, spacing and numeric dtype.
+        kind: ``"image"`` (float32, must not be constant) or ``"label"`` (uint8, values must be 0/1).
+
+    Raises:
+        InputError: unreadable or truncated file, not 3D, NaN/inf voxels, zero/negative spacing,
+            constant image, or label values other than 0/1.
+    """
+    path = Path(path)
+    image, data = _read(path)
+    data = validate.squeeze_to_3d(path, data)
+    if kind == "label":
+        validate.check_finite(path, data.astype(np.float32, copy=False))
+        data = validate.binarize_label(path, data)
+    else:
+        data = data.astype(np.float32, copy=False)
+        validate.check_finite(path, data)
+        validate.check_not_constant(path, data)
+    header = image.header.copy()
+    geometry = NativeGeometry(path=path, shape=tuple(int(s) for s in data.shape), affine=image.affine.copy(), header=header)
+    return LoadedImage(data=geometry.to_canonical(data), affine=geometry.canonical_affine, geometry=geometry)
+
+
+def load_label_for(image: LoadedImage, label_path: str | Path) -> LoadedImage:
+    """Load a binary label and check it lies on ``image``'s native grid.
+
+    Raises:
+        InputError: the label is unreadable, not binary, or on another grid.
+    """
+    label = load_image(label_path, kind="label")
+    validate.check_same_grid(
+        image.path, image.geometry.shape, image.geometry.affine, label.path, label.geometry.shape, label.geometry.affine
+    )
+    return label
+
+
+def _header_for_output(geometry: NativeGeometry, dtype: type) -> nib.Nifti1Header:
+    header = geometry.header.copy()
+    header.set_data_shape(geometry.shape)
+    header.set_data_dtype(dtype)
+    header.set_slope_inter(None, None)
+    header["cal_min"] = 0
+    header["cal_max"] = 1
+    return header
+
+
+def save_mask(
+    array: np.ndarray,
+    geometry: NativeGeometry,
+    path: str | Path,
+    *,
+    soft: bool = False,
+    canonical: bool = True,
+) -> Path:
+    """Write a mask on the input's native grid, atomically.
+
+    Args:
+        array: 3D mask on the canonical grid (``canonical=True``) or on the native grid.
+        geometry: the input's native grid, from :func:`load_image`.
+        path: destination (.nii.gz or .nii).
+        soft: write float32 probabilities in [0, 1] instead of a uint8 0/1 mask.
+        canonical: whether ``array`` is in canonical orientation.
+
+    Returns:
+        The written path. Its shape, affine, and qform/sform (with their codes) equal the input's.
+
+    Raises:
+        OutputError: the destination cannot be written.
+    """
+    native = geometry.to_native(array) if canonical else np.asarray(array)
+    if tuple(native.shape) != geometry.shape:
+        raise ValueError(f"mask shape {native.shape} differs from the native shape {geometry.shape}")
+    dtype = np.float32 if soft else np.uint8
+    values = np.clip(native, 0, 1).astype(np.float32) if soft else (native > 0.5).astype(np.uint8)
+    header = _header_for_output(geometry, dtype)
+    image_class = nib.Nifti2Image if isinstance(geometry.header, nib.Nifti2Header) else nib.Nifti1Image
+    output = image_class(values, affine=None, header=header)
+    qform, qcode = geometry.header.get_qform(coded=True)
+    sform, scode = geometry.header.get_sform(coded=True)
+    output.set_qform(qform if qform is not None else geometry.affine, code=int(qcode))
+    output.set_sform(sform if sform is not None else geometry.affine, code=int(scode))
+    return atomic_write(Path(path), lambda temporary: nib.save(output, temporary))
+
+
+def save_image(array: np.ndarray, affine: np.ndarray, path: str | Path, *, dtype: type = np.float32) -> Path:
+    """Write a plain image (e.g. a phantom) with the given affine, qform and sform codes 1 (scanner)."""
+    output = nib.Nifti1Image(np.asarray(array).astype(dtype), affine)
+    output.set_qform(affine, code=1)
+    output.set_sform(affine, code=1)
+    output.header.set_xyzt_units("mm", "sec")
+    return atomic_write(Path(path), lambda temporary: nib.save(output, temporary))

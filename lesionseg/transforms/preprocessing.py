@@ -1,0 +1,60 @@
+"""Preprocessing shared by training and inference, built from TorchIO transforms.
+
+Arrays arrive in canonical RAS orientation (:mod:`lesionseg.io.nifti`); here they are resampled to the
+config's spacing and intensity-normalised. :func:`resample_to_grid` takes a network output back onto the
+canonical grid of the input, after which :meth:`NativeGeometry.to_native` restores the native axes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torchio as tio
+
+from lesionseg.config import PreprocessConfig
+
+
+def scalar_image(data: np.ndarray | torch.Tensor, affine: np.ndarray) -> tio.ScalarImage:
+    """A TorchIO intensity image from a 3D array (or 4D with channels first) and its affine."""
+    tensor = torch.as_tensor(np.asarray(data, dtype=np.float32))
+    return tio.ScalarImage(tensor=tensor[None] if tensor.ndim == 3 else tensor, affine=affine)
+
+
+def label_map(data: np.ndarray | torch.Tensor, affine: np.ndarray) -> tio.LabelMap:
+    """A TorchIO label map (resampled nearest-neighbour, skipped by intensity transforms)."""
+    tensor = torch.as_tensor(np.asarray(data, dtype=np.uint8))
+    return tio.LabelMap(tensor=tensor[None] if tensor.ndim == 3 else tensor, affine=affine)
+
+
+def _foreground(tensor: torch.Tensor) -> torch.Tensor:
+    """Foreground for z-scoring: voxels above the image mean (TorchIO's usual choice for MRI)."""
+    return tensor > tensor.mean()
+
+
+def normalization(config: PreprocessConfig) -> tio.Transform:
+    """The intensity normalisation of ``config`` as a TorchIO transform."""
+    if config.normalization == "percentile":
+        return tio.RescaleIntensity(out_min_max=(0.0, 1.0), percentiles=config.percentiles)
+    return tio.ZNormalization(masking_method=_foreground)
+
+
+def preprocessing(config: PreprocessConfig) -> tio.Compose:
+    """Resampling to ``config.spacing_mm`` (when set) then intensity normalisation.
+
+    Label maps are resampled nearest-neighbour and are left out of normalisation (TorchIO's types).
+    """
+    transforms: list[tio.Transform] = []
+    if config.spacing_mm is not None:
+        transforms.append(tio.Resample(tuple(config.spacing_mm)))
+    transforms.append(normalization(config))
+    return tio.Compose(transforms)
+
+
+def resample_to_spacing(image: tio.Image, spacing_mm: tuple[float, float, float]) -> tio.Image:
+    """Resample to a voxel size (linear for intensities, nearest for label maps)."""
+    return tio.Resample(tuple(spacing_mm))(image)
+
+
+def resample_to_grid(image: tio.Image, shape: tuple[int, int, int], affine: np.ndarray) -> tio.Image:
+    """Resample onto the grid ``(shape, affine)`` (linear for intensities, nearest for label maps)."""
+    return tio.Resample((tuple(int(s) for s in shape), np.asarray(affine)))(image)

@@ -1,0 +1,124 @@
+"""Phantoms: determinism, anatomy, lesions, contrast ordering, acquisition geometry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from lesionseg.io.bids import discover
+from lesionseg.io.nifti import load_image, load_label_for
+from lesionseg.synth.anatomy import Tissue, sample_anatomy
+from lesionseg.synth.dataset import count_lesions, make_dataset, make_phantom, subject_rng
+from tests.conftest import tiny_synth_config
+
+
+def test_layout_and_masks_align(phantom_dataset: Path) -> None:
+    images = discover(phantom_dataset, ["T2w", "T1w", "PSIR"])
+    assert len(images) == 12
+    for item in images:
+        assert item.lesion is not None and item.cord is not None
+        scan = load_image(item.image)  # valid: finite, not constant
+        lesion = load_label_for(scan, item.lesion)  # same grid, binary
+        cord = load_label_for(scan, item.cord)
+        assert np.all(cord.data[lesion.data > 0] == 1), f"{item.stem}: lesion voxels outside the cord"
+        assert 300 < cord.data.sum()
+    assert (phantom_dataset / "dataset_description.json").is_file()
+    assert (phantom_dataset / "participants.tsv").read_text().startswith("participant_id")
+
+
+def test_same_seed_same_dataset_and_subjects_independent_of_count(tmp_path: Path) -> None:
+    make_dataset(tmp_path / "a", tiny_synth_config(subjects=2))
+    make_dataset(tmp_path / "b", tiny_synth_config(subjects=3))
+    make_dataset(tmp_path / "c", tiny_synth_config(subjects=2, seed=8))
+    name = "sub-002/anat/sub-002_T2w.nii.gz"
+    a, b, c = (np.asanyarray(nib.load(tmp_path / d / name).dataobj) for d in "abc")
+    np.testing.assert_array_equal(a, b)
+    assert a.shape != c.shape or not np.array_equal(a, c)
+
+
+def test_anisotropic_spacing_and_random_orientation(phantom_dataset: Path) -> None:
+    spacings, orientations = set(), set()
+    for item in discover(phantom_dataset, ["T2w", "PSIR"]):
+        image = nib.load(item.image)
+        spacings.add(tuple(sorted(np.round(image.header.get_zooms()[:3], 3))))
+        orientations.add(nib.aff2axcodes(image.affine))
+    assert (1.0, 1.0, 3.0) in spacings
+    assert len(orientations) > 2
+
+
+def test_lesion_count_range_and_lesion_free_subjects() -> None:
+    counts = [len(sample_anatomy(subject_rng(0, i), (40, 56, 96), max_lesions=6, p_no_lesion=0.15).lesions) for i in range(60)]
+    assert min(counts) == 0 and max(counts) <= 6 and len(set(counts)) >= 5
+    for i in range(20):
+        for lesion in sample_anatomy(subject_rng(1, i), (40, 56, 96)).lesions:
+            length_mm = 2 * lesion.semi_axes_mm[2]
+            assert 3.0 <= length_mm <= 15.0
+            assert lesion.semi_axes_mm[2] >= max(lesion.semi_axes_mm[:2]) * 0.5  # elongated along the cord
+
+
+def test_cord_cross_section_size() -> None:
+    anatomy = sample_anatomy(subject_rng(0, 0), (40, 56, 96), max_lesions=0)
+    x = np.arange(-20, 20, 0.1)[:, None, None]
+    y = np.arange(-28, 28, 0.1)[None, :, None]
+    tissue = anatomy.render(x, y, np.zeros((1, 1, 1)))[:, :, 0]
+    cord = tissue == Tissue.CORD
+    width_lr = cord.any(axis=1).sum() * 0.1
+    width_ap = cord.any(axis=0).sum() * 0.1
+    assert 9.0 < width_lr < 15.0 and 6.0 < width_ap < 10.0
+    assert (tissue == Tissue.CSF).any() and (tissue == Tissue.SOFT).any()
+
+
+def _tissue_means(contrast: str) -> dict[str, float]:
+    config = tiny_synth_config(contrasts=[contrast])
+    anatomy = sample_anatomy(subject_rng(5, 0), config.fov_mm, max_lesions=6, p_no_lesion=0.0)
+    phantom = make_phantom(anatomy, contrast, config.acquisition[contrast], subject_rng(5, 0, 9), random_orientation=False)
+    image = phantom.image.astype(np.float64)
+    lesion = phantom.lesion > 0
+    cord_only = ndimage.binary_erosion(phantom.cord > 0) & ~ndimage.binary_dilation(lesion)  # away from partial volume
+    csf = ndimage.binary_dilation(phantom.cord > 0, iterations=2) & ~ndimage.binary_dilation(phantom.cord > 0)
+    return {"cord": image[cord_only].mean(), "lesion": image[lesion].mean(), "ring": image[csf].mean()}
+
+
+def test_contrast_t2w_csf_bright_lesions_hyperintense() -> None:
+    means = _tissue_means("T2w")
+    assert means["lesion"] > 1.2 * means["cord"]
+    assert means["ring"] > means["cord"]
+
+
+def test_contrast_t1w_csf_dark_lesions_faintly_hypointense() -> None:
+    means = _tissue_means("T1w")
+    assert means["ring"] < means["cord"]
+    assert 0.7 * means["cord"] < means["lesion"] < 0.97 * means["cord"]
+
+
+def test_contrast_psir_signed_csf_negative_lesions_darker() -> None:
+    means = _tissue_means("PSIR")
+    assert means["ring"] < 0 < means["cord"]
+    assert means["lesion"] < 0.8 * means["cord"]
+
+
+def test_masks_keep_lesions_at_thick_slices() -> None:
+    config = tiny_synth_config()
+    anatomy = sample_anatomy(subject_rng(2, 0), config.fov_mm, max_lesions=4, p_no_lesion=0.0)
+    phantom = make_phantom(anatomy, "T2w", config.acquisition["T2w"], subject_rng(2, 0, 1))
+    assert 1 <= count_lesions(phantom.lesion) <= len(anatomy.lesions)
+
+
+def test_dtypes_match_contrast(phantom_dataset: Path) -> None:
+    assert nib.load(phantom_dataset / "sub-001/anat/sub-001_T2w.nii.gz").get_data_dtype() == np.int16
+    psir = nib.load(phantom_dataset / "sub-001/anat/sub-001_PSIR.nii.gz")
+    assert psir.get_data_dtype() == np.float32 and psir.get_fdata().min() < 0
+
+
+@pytest.mark.parametrize("contrast", ["T2w", "T1w", "PSIR"])
+def test_contrasts_share_anatomy(phantom_dataset: Path, contrast: str) -> None:
+    """All contrasts of a subject carry the same lesions: lesion volumes in mm3 agree within partial volume."""
+    volumes = {}
+    for c in ("T2w", "T1w", "PSIR"):
+        label = nib.load(phantom_dataset / f"derivatives/labels/sub-003/anat/sub-003_{c}_seg-manual.nii.gz")
+        volumes[c] = label.get_fdata().sum() * np.prod(label.header.get_zooms()[:3])
+    assert volumes[contrast] == pytest.approx(np.mean(list(volumes.values())), rel=0.15)
