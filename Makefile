@@ -20,8 +20,14 @@ install: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# synth -> train -> infer on held-out phantoms -> evaluate (a few CPU minutes)
 demo: $(STAMP)
-	$(BIN)/lesionseg synth $(DEMO_DIR)/phantoms --subjects 4 --contrasts T2w,T1w,PSIR --seed 0
+	rm -rf $(DEMO_DIR)
+	$(BIN)/lesionseg synth $(DEMO_DIR)/train --subjects 12 --contrasts T2w --seed 0
+	$(BIN)/lesionseg synth $(DEMO_DIR)/test --subjects 6 --contrasts T2w --seed 1
+	$(BIN)/lesionseg train configs/demo.yaml --data $(DEMO_DIR)/train --out $(DEMO_DIR)/run
+	$(BIN)/lesionseg infer $(DEMO_DIR)/test --model $(DEMO_DIR)/run/model --out $(DEMO_DIR)/pred
+	$(BIN)/lesionseg evaluate --pred $(DEMO_DIR)/pred --gt $(DEMO_DIR)/test --out $(DEMO_DIR)/eval
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache

@@ -2,7 +2,11 @@
 
 The command line (``lesionseg``) is a thin layer over this package::
 
-    from lesionseg import load_config, load_image, save_mask, make_dataset
+    from lesionseg import load_config, make_dataset, train, Predictor, evaluate_folder
+
+    config = load_config("configs/demo.yaml")
+    result = train(config, data_root="phantoms/train", run_dir="runs/demo")
+    Predictor.from_model(result.model_dir).predict("scan.nii.gz").save("scan_lesionseg.nii.gz")
 
 Names are imported on first use, so ``import lesionseg`` (and ``lesionseg --help``) stays fast.
 """
@@ -32,6 +36,12 @@ _EXPORTS = {
     "load_label_for": "lesionseg.io.nifti",
     "save_mask": "lesionseg.io.nifti",
     "make_dataset": "lesionseg.synth.dataset",
+    "train": "lesionseg.training.trainer",
+    "TrainResult": "lesionseg.training.trainer",
+    "Predictor": "lesionseg.inference.predictor",
+    "run_batch": "lesionseg.inference.batch",
+    "evaluate_folder": "lesionseg.evaluation.evaluate",
+    "voxel_metrics": "lesionseg.evaluation.metrics",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -92,7 +92,7 @@ class ModelConfig(_Section):
     architecture: Literal["unet", "dynunet"] = "unet"
     channels: list[int] = Field(default_factory=lambda: [16, 32, 64, 128], min_length=2)
     strides: list[int] = Field(default_factory=lambda: [2, 2, 2], min_length=1)
-    num_res_units: int = Field(1, ge=0)
+    num_res_units: int = Field(0, ge=0)
     dropout: float = Field(0.0, ge=0, lt=1)
     norm: Literal["instance", "batch"] = "instance"
 
@@ -113,7 +113,7 @@ class TrainConfig(_Section):
     patch_size: tuple[int, int, int] = (64, 64, 32)
     samples_per_volume: int = Field(8, ge=1)
     queue_length: int = Field(48, ge=1)
-    foreground_probability: float = Field(0.7, ge=0, le=1)
+    foreground_probability: float = Field(0.7, ge=0, lt=1)
     lr: float = Field(2e-3, gt=0)
     weight_decay: float = Field(1e-4, ge=0)
     schedule: Literal["cosine", "poly", "constant"] = "cosine"
@@ -124,6 +124,7 @@ class TrainConfig(_Section):
     seed: int = 0
     deterministic: bool = False
     num_workers: int = Field(1, ge=0)
+    prefetch_batches: int = Field(0, ge=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: bool = True
 

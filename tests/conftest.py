@@ -60,3 +60,17 @@ def phantom_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("phantoms")
     make_dataset(root, tiny_synth_config(subjects=4, contrasts=["T2w", "T1w", "PSIR"]))
     return root
+
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+@pytest.fixture(scope="session")
+def trained_tiny_model(tmp_path_factory: pytest.TempPathFactory, phantom_dataset: Path) -> Path:
+    """A model folder trained for a few steps with configs/tiny.yaml (shared by inference and CLI tests)."""
+    from lesionseg.config import load_config
+    from lesionseg.training.trainer import train
+
+    run = tmp_path_factory.mktemp("tiny_run")
+    result = train(load_config(CONFIGS / "tiny.yaml"), data_root=phantom_dataset, run_dir=run)
+    return result.model_dir

@@ -7,7 +7,10 @@ from typing import Annotated
 import typer
 
 from lesionseg.cli.common import set_debug
+from lesionseg.cli.evaluate import evaluate
+from lesionseg.cli.infer import infer
 from lesionseg.cli.synth import synth
+from lesionseg.cli.train import train
 
 app = typer.Typer(
     name="lesionseg",
@@ -38,3 +41,6 @@ def main(
 
 
 app.command(help="Write synthetic spinal-cord phantoms with lesions (BIDS).")(synth)
+app.command(help="Train a lesion (or cord) model from a YAML config on a BIDS dataset.")(train)
+app.command(help="Segment lesions in NIfTI files, folders or BIDS datasets.")(infer)
+app.command(help="Compare predicted masks with ground truth: Dice, precision, recall, volumes.")(evaluate)

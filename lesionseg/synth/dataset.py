@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 from lesionseg.config import AcquisitionConfig, SynthConfig
 from lesionseg.constants import CORD_SUFFIX, LESION_SUFFIX
@@ -123,11 +122,6 @@ def make_subject(out: Path, index: int, config: SynthConfig) -> SubjectSummary:
         files.append(str(image_path.relative_to(out)))
         lesion_voxels[contrast] = int(phantom.lesion.sum())
     return SubjectSummary(subject=subject, lesions=len(anatomy.lesions), lesion_voxels=lesion_voxels, files=tuple(files))
-
-
-def count_lesions(mask: np.ndarray) -> int:
-    """Number of 26-connected lesions in a binary mask."""
-    return int(ndimage.label(mask, structure=np.ones((3, 3, 3)))[1])
 
 
 def make_dataset(out: str | Path, config: SynthConfig) -> list[SubjectSummary]:

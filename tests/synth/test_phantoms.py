@@ -12,7 +12,8 @@ from scipy import ndimage
 from lesionseg.io.bids import discover
 from lesionseg.io.nifti import load_image, load_label_for
 from lesionseg.synth.anatomy import Tissue, sample_anatomy
-from lesionseg.synth.dataset import count_lesions, make_dataset, make_phantom, subject_rng
+from lesionseg.synth.dataset import make_dataset, make_phantom, subject_rng
+from lesionseg.transforms.postprocessing import count_components
 from tests.conftest import tiny_synth_config
 
 
@@ -105,7 +106,7 @@ def test_masks_keep_lesions_at_thick_slices() -> None:
     config = tiny_synth_config()
     anatomy = sample_anatomy(subject_rng(2, 0), config.fov_mm, max_lesions=4, p_no_lesion=0.0)
     phantom = make_phantom(anatomy, "T2w", config.acquisition["T2w"], subject_rng(2, 0, 1))
-    assert 1 <= count_lesions(phantom.lesion) <= len(anatomy.lesions)
+    assert 1 <= count_components(phantom.lesion) <= len(anatomy.lesions)
 
 
 def test_dtypes_match_contrast(phantom_dataset: Path) -> None:

@@ -1,0 +1,43 @@
+"""``lesionseg train``: train a 3D U-Net from a YAML config on a BIDS dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lesionseg.cli.common import handle_errors
+
+
+def train(
+    config: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="YAML config (see configs/).")],
+    data: Annotated[Path | None, typer.Option(help="BIDS dataset; default: data.root of the config.")] = None,
+    out: Annotated[Path, typer.Option(help="Run folder: checkpoints, TensorBoard logs, exported model.")] = Path("runs/latest"),
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a config value, e.g. train.lr=1e-3.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from OUT/last.pt.")] = False,
+    device: Annotated[str | None, typer.Option(help="auto | cpu | cuda (default: train.device).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: train.seed).")] = None,
+) -> None:
+    """Train a lesion (or cord) segmentation model; writes OUT/model for `lesionseg infer`."""
+    with handle_errors():
+        from rich.console import Console
+
+        from lesionseg.cli.progress import RichTrainingProgress
+        from lesionseg.config import load_config
+        from lesionseg.training.trainer import train as run_training
+
+        overrides = list(set_ or [])
+        if device is not None:
+            overrides.append(f"train.device={device}")
+        if seed is not None:
+            overrides.append(f"train.seed={seed}")
+        cfg = load_config(config, overrides)
+        console = Console(stderr=True)
+        result = run_training(cfg, data_root=data, run_dir=out, resume=resume, callback=RichTrainingProgress(console))
+        best = f"{result.best_val_dice:.3f} (step {result.best_step})" if result.best_val_dice is not None else "n/a"
+        console.print(
+            f"trained steps {result.start_step}->{result.steps} in {result.seconds:.0f} s "
+            f"({result.seconds_per_step:.3f} s/step, data wait {100 * result.data_wait_fraction:.1f}%); "
+            f"best val Dice {best}; model: {result.model_dir}"
+        )

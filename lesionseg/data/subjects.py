@@ -1,0 +1,68 @@
+"""TorchIO subjects built from BIDS images through lesionseg's validated, canonical (RAS) loader."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Literal
+
+import torch
+import torchio as tio
+
+from lesionseg.constants import IMAGE_KEY, LABEL_KEY
+from lesionseg.errors import InputError
+from lesionseg.io.bids import BidsImage
+from lesionseg.io.nifti import load_image, load_label_for
+
+logger = logging.getLogger(__name__)
+
+
+def label_path(item: BidsImage, target: Literal["lesion", "cord"]) -> str | None:
+    """The label file of ``item`` for ``target``, or None when it has none."""
+    path = item.lesion if target == "lesion" else item.cord
+    return str(path) if path is not None else None
+
+
+def load_subject(item: BidsImage, target: Literal["lesion", "cord"]) -> tio.Subject:
+    """Load one image and its ``target`` label as a :class:`torchio.Subject` in RAS orientation.
+
+    The subject carries ``stem``, ``subject`` and ``contrast`` for bookkeeping.
+
+    Raises:
+        InputError: no label for ``target``, or the image/label fails validation.
+    """
+    path = label_path(item, target)
+    if path is None:
+        raise InputError(f"{item.image}: no {target} label in derivatives/labels")
+    image = load_image(item.image)
+    label = load_label_for(image, path)
+    return tio.Subject(
+        {
+            IMAGE_KEY: tio.ScalarImage(tensor=torch.from_numpy(image.data)[None], affine=image.affine),
+            LABEL_KEY: tio.LabelMap(tensor=torch.from_numpy(label.data)[None], affine=label.affine),
+            "stem": item.stem,
+            "subject": item.subject,
+            "contrast": item.contrast,
+        }
+    )
+
+
+def load_subjects(
+    items: Sequence[BidsImage], target: Literal["lesion", "cord"], transform: tio.Transform | None = None
+) -> list[tio.Subject]:
+    """Load (and optionally preprocess) every item; a failing item is logged and skipped.
+
+    Raises:
+        InputError: when no item could be loaded.
+    """
+    subjects: list[tio.Subject] = []
+    for item in items:
+        try:
+            subject = load_subject(item, target)
+        except InputError as error:
+            logger.warning("skipped: %s", error)
+            continue
+        subjects.append(transform(subject) if transform is not None else subject)
+    if items and not subjects:
+        raise InputError(f"{items[0].image.parent}: none of the {len(items)} images could be loaded")
+    return subjects

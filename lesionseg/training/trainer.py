@@ -1,0 +1,358 @@
+"""Patch-based training of a MONAI 3D U-Net on TorchIO queues, with whole-volume validation.
+
+A run folder holds::
+
+    RUN/config.yaml      the resolved config
+    RUN/split.json       which images trained, validated and were held out
+    RUN/last.pt, best.pt checkpoints (model, optimiser, scheduler, step, seed, config), written atomically
+    RUN/tensorboard/     scalars (loss, lr, val Dice, data wait) and image/mask slices
+    RUN/model/           the exported model folder (model.pt + config.yaml + metadata.json)
+
+Usage::
+
+    from lesionseg import load_config, train
+    result = train(load_config("configs/demo.yaml"), data_root="phantoms", run_dir="runs/demo")
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torchio as tio
+from monai.metrics import DiceMetric
+
+from lesionseg.config import Config, save_config
+from lesionseg.constants import CANONICAL_AXCODES, IMAGE_KEY, LABEL_KEY
+from lesionseg.data.loaders import patch_loader, patch_queue
+from lesionseg.data.subjects import label_path, load_subjects
+from lesionseg.errors import ConfigError, TrainingError
+from lesionseg.inference.predictor import autocast, resolve_device, sliding_window_probabilities
+from lesionseg.io.atomic import atomic_write_text
+from lesionseg.io.bids import Split, discover, split_subjects
+from lesionseg.io.checkpoint import load_checkpoint, save_checkpoint, save_model_folder
+from lesionseg.networks.factory import build_network, count_parameters, size_multiple
+from lesionseg.training.optim import build_loss, build_optimizer, build_scheduler
+from lesionseg.transforms.augmentation import augmentation
+from lesionseg.transforms.preprocessing import preprocessing
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = 1
+
+
+class TrainingCallback:
+    """Hooks a caller (e.g. the CLI's progress bar) can override; the defaults do nothing."""
+
+    def on_start(self, *, start_step: int, total_steps: int, parameters: int) -> None: ...
+
+    def on_step(self, *, step: int, loss: float, lr: float) -> None: ...
+
+    def on_validation(self, *, step: int, dice: float, best: float) -> None: ...
+
+    def on_end(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a run produced and how it went."""
+
+    run_dir: Path
+    model_dir: Path
+    start_step: int
+    steps: int
+    best_val_dice: float | None
+    best_step: int | None
+    seconds: float
+    seconds_per_step: float
+    data_wait_fraction: float
+
+
+def seed_everything(seed: int, *, deterministic: bool) -> None:
+    """Seed Python, NumPy and torch; with ``deterministic`` also ask torch for deterministic kernels."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+
+
+def _check_config(config: Config) -> None:
+    multiple = size_multiple(config.model)
+    for name, size in (("train.patch_size", config.train.patch_size), ("infer.roi_size", config.infer.roi_size)):
+        if size is not None and any(s % multiple for s in size):
+            raise ConfigError(f"{name} {tuple(size)}: every size must be a multiple of {multiple} (product of model.strides)")
+
+
+def prepare_split(config: Config, data_root: Path) -> Split:
+    """Discover the dataset and split it by subject; images without a target label are left out."""
+    items = discover(
+        data_root, config.data.contrasts, lesion_suffix=config.data.lesion_suffix, cord_suffix=config.data.cord_suffix
+    )
+    labelled = [item for item in items if label_path(item, config.data.target) is not None]
+    if len(labelled) < len(items):
+        logger.warning("%d image(s) have no %s label and are not used", len(items) - len(labelled), config.data.target)
+    if not labelled:
+        raise TrainingError(f"{data_root}: no {'/'.join(config.data.contrasts)} image with a {config.data.target} label")
+    split_config = config.data.split
+    return split_subjects(
+        labelled, val_fraction=split_config.val_fraction, test_fraction=split_config.test_fraction, seed=split_config.seed
+    )
+
+
+def _metadata(config: Config, split: Split, data_root: Path) -> dict[str, Any]:
+    import monai
+
+    from lesionseg import __version__
+
+    return {
+        "lesionseg_version": __version__,
+        "torch_version": str(torch.__version__),
+        "monai_version": str(monai.__version__),
+        "torchio_version": str(tio.__version__),
+        "target": config.data.target,
+        "contrasts": list(config.data.contrasts),
+        "spacing_mm": list(config.preprocess.spacing_mm) if config.preprocess.spacing_mm else None,
+        "orientation": "".join(CANONICAL_AXCODES),
+        "normalization": config.preprocess.normalization,
+        "in_channels": 1,
+        "out_channels": 1,
+        "data_root": str(data_root),
+        "train_images": [item.stem for item in split.train],
+        "val_images": [item.stem for item in split.val],
+        "test_images": [item.stem for item in split.test],
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _write_split(split: Split, path: Path) -> None:
+    payload = {name: [str(item.image) for item in getattr(split, name)] for name in ("train", "val", "test")}
+    atomic_write_text(path, json.dumps(payload, indent=2) + "\n")
+
+
+class _Validator:
+    """Whole-volume validation in working space: sliding window, threshold 0.5, MONAI Dice."""
+
+    def __init__(self, subjects: list[tio.Subject], config: Config, device: torch.device) -> None:
+        self.subjects = subjects
+        self.config = config
+        self.device = device
+        self.metric = DiceMetric(include_background=True, reduction="mean", ignore_empty=False)
+
+    def __call__(self, network: torch.nn.Module) -> tuple[float, np.ndarray | None]:
+        network.eval()
+        preview = None
+        for index, subject in enumerate(self.subjects):
+            probabilities = sliding_window_probabilities(
+                network,
+                subject[IMAGE_KEY].data,
+                roi_size=self.config.infer.roi_size or self.config.train.patch_size,
+                config=self.config.infer,
+                device=self.device,
+                amp=self.config.train.amp,
+            )
+            prediction = (probabilities >= self.config.infer.threshold).float()
+            self.metric(y_pred=prediction[None], y=subject[LABEL_KEY].data[None].float())
+            if index == 0:
+                preview = _preview(subject[IMAGE_KEY].data[0], subject[LABEL_KEY].data[0], prediction[0])
+        dice = float(self.metric.aggregate().item())
+        self.metric.reset()
+        network.train()
+        return dice, preview
+
+
+def _preview(image: torch.Tensor, label: torch.Tensor, prediction: torch.Tensor) -> np.ndarray:
+    """A sagittal slice through the label's centre (or the middle): image | label | prediction, in [0, 1]."""
+    columns = torch.nonzero(label.sum(dim=(1, 2)))
+    x = int(columns.float().mean().round()) if len(columns) else image.shape[0] // 2
+    picture = image[x].float()
+    picture = (picture - picture.min()) / (picture.max() - picture.min() + 1e-6)
+    row = torch.cat([picture, label[x].float(), prediction[x].float()], dim=0)
+    return row.T.flip(0).numpy()  # superior up
+
+
+def train(
+    config: Config,
+    *,
+    data_root: str | Path | None = None,
+    run_dir: str | Path,
+    resume: bool = False,
+    callback: TrainingCallback | None = None,
+) -> TrainResult:
+    """Train a network as ``config`` says and export it to ``run_dir/model``.
+
+    Args:
+        config: the resolved config.
+        data_root: BIDS dataset (defaults to ``config.data.root``).
+        run_dir: folder for checkpoints, logs and the exported model.
+        resume: continue from ``run_dir/last.pt`` (same config; ``train.steps`` may be raised).
+        callback: progress hooks.
+
+    Raises:
+        TrainingError: no training data, no checkpoint to resume, or a non-finite loss.
+        ConfigError: sizes that do not fit the network.
+    """
+    from torch.utils.tensorboard import SummaryWriter
+
+    callback = callback or TrainingCallback()
+    root = Path(data_root) if data_root is not None else config.data.root
+    if root is None:
+        raise ConfigError("no data: pass --data DIR or set data.root")
+    config = config.model_copy(deep=True)
+    config.data.root = Path(root)
+    _check_config(config)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    train_config = config.train
+    seed_everything(train_config.seed, deterministic=train_config.deterministic)
+    device = resolve_device(train_config.device)
+
+    split = prepare_split(config, Path(root))
+    if not split.train:
+        raise TrainingError(f"{root}: the split left no training subject")
+    logger.info("subjects: %d train, %d val, %d held out", len(split.train), len(split.val), len(split.test))
+    prepare = preprocessing(config.preprocess)
+    train_subjects = load_subjects(split.train, config.data.target, prepare)
+    val_subjects = load_subjects(split.val, config.data.target, prepare) if split.val else []
+    save_config(config, run_dir / "config.yaml")
+    _write_split(split, run_dir / "split.json")
+
+    network = build_network(config.model).to(device)
+    parameters = count_parameters(network)
+    logger.info("network: %s with %s parameters on %s", type(network).__name__, f"{parameters:,}", device)
+    loss_function = build_loss(train_config)
+    optimizer = build_optimizer(network, train_config)
+    scheduler = build_scheduler(optimizer, train_config)
+    use_amp = train_config.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    metadata = _metadata(config, split, Path(root))
+
+    step, best_dice, best_step = 0, None, None
+    if resume:
+        state = load_checkpoint(run_dir / "last.pt", map_location=device)
+        network.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        step, best_dice, best_step = int(state["step"]), state.get("best_val_dice"), state.get("best_step")
+        torch.manual_seed(train_config.seed + step)
+        logger.info("resumed from %s at step %d", run_dir / "last.pt", step)
+    start_step = step
+
+    def checkpoint() -> dict[str, Any]:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "model": network.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "step": step,
+            "seed": train_config.seed,
+            "best_val_dice": best_dice,
+            "best_step": best_step,
+            "config": config.model_dump(mode="json"),
+            "metadata": metadata,
+        }
+
+    # TorchIO samplers only centre patches where the whole patch fits: pad by half a patch (after augmenting,
+    # which is cheaper on the smaller volume) so that every voxel, border lesions included, can be a centre.
+    pad = tio.Pad(tuple(size // 2 for size in train_config.patch_size), padding_mode="minimum")
+    augment = augmentation(config.augment)
+    queue = patch_queue(
+        train_subjects,
+        transform=tio.Compose([augment, pad]) if augment is not None else pad,
+        patch_size=train_config.patch_size,
+        foreground_probability=train_config.foreground_probability,
+        samples_per_volume=train_config.samples_per_volume,
+        queue_length=train_config.queue_length,
+        num_workers=train_config.num_workers,
+        seed=train_config.seed + step,
+    )
+    loader = patch_loader(
+        queue,
+        batch_size=train_config.batch_size,
+        pin_memory=device.type == "cuda",
+        prefetch=train_config.prefetch_batches,
+    )
+    validator = _Validator(val_subjects, config, device) if val_subjects else None
+    writer = SummaryWriter(log_dir=str(run_dir / "tensorboard"), purge_step=step if resume else None)
+
+    callback.on_start(start_step=step, total_steps=train_config.steps, parameters=parameters)
+    network.train()
+    wait_seconds = compute_seconds = 0.0
+    started = time.perf_counter()
+    batches = iter(loader)
+    try:
+        while step < train_config.steps:
+            fetch_started = time.perf_counter()
+            try:
+                batch = next(batches)
+            except StopIteration:
+                batches = iter(loader)
+                batch = next(batches)
+            compute_started = time.perf_counter()
+            wait_seconds += compute_started - fetch_started
+
+            images = batch[IMAGE_KEY][tio.DATA].to(device, non_blocking=True)
+            labels = batch[LABEL_KEY][tio.DATA].to(device, non_blocking=True).float()
+            optimizer.zero_grad(set_to_none=True)
+            with autocast(device, use_amp):
+                loss = loss_function(network(images), labels)
+            if not torch.isfinite(loss):
+                raise TrainingError(
+                    f"step {step + 1}: loss is {loss.item()}; lower train.lr, enable train.grad_clip or check the inputs"
+                )
+            scaler.scale(loss).backward()
+            if train_config.grad_clip is not None:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(network.parameters(), train_config.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            step += 1
+            compute_seconds += time.perf_counter() - compute_started
+
+            loss_value, lr = float(loss.item()), float(optimizer.param_groups[0]["lr"])
+            writer.add_scalar("train/loss", loss_value, step)
+            writer.add_scalar("train/lr", lr, step)
+            callback.on_step(step=step, loss=loss_value, lr=lr)
+
+            if step % train_config.val_every == 0 or step == train_config.steps:
+                writer.add_scalar("train/data_wait_fraction", wait_seconds / max(wait_seconds + compute_seconds, 1e-9), step)
+                if validator is not None:
+                    dice, preview = validator(network)
+                    writer.add_scalar("val/dice", dice, step)
+                    if preview is not None:
+                        writer.add_image("val/image_label_prediction", preview, step, dataformats="HW")
+                    if best_dice is None or dice > best_dice:
+                        best_dice, best_step = dice, step
+                        save_checkpoint(checkpoint(), run_dir / "best.pt")
+                    callback.on_validation(step=step, dice=dice, best=best_dice)
+                save_checkpoint(checkpoint(), run_dir / "last.pt")
+    finally:
+        writer.close()
+        callback.on_end()
+
+    seconds = time.perf_counter() - started
+    final = load_checkpoint(run_dir / "best.pt")["model"] if (run_dir / "best.pt").is_file() else network.state_dict()
+    metadata.update({"steps": step, "best_val_dice": best_dice, "best_step": best_step})
+    model_dir = save_model_folder(run_dir / "model", final, config, metadata)
+    steps_done = step - start_step
+    return TrainResult(
+        run_dir=run_dir,
+        model_dir=model_dir,
+        start_step=start_step,
+        steps=step,
+        best_val_dice=best_dice,
+        best_step=best_step,
+        seconds=seconds,
+        seconds_per_step=(wait_seconds + compute_seconds) / max(steps_done, 1),
+        data_wait_fraction=wait_seconds / max(wait_seconds + compute_seconds, 1e-9),
+    )
