@@ -15,11 +15,10 @@ class RichTrainingProgress(TrainingCallback):
         self.console = console
         self.progress = Progress(
             TextColumn("[bold]train"),
-            BarColumn(),
+            BarColumn(bar_width=20),
             MofNCompleteColumn(),
             TextColumn("{task.fields[status]}"),
             TimeElapsedColumn(),
-            TextColumn("eta"),
             TimeRemainingColumn(),
             console=console,
             transient=False,
@@ -33,10 +32,10 @@ class RichTrainingProgress(TrainingCallback):
         self.task = self.progress.add_task("train", total=total_steps, completed=start_step, status="")
 
     def on_step(self, *, step: int, loss: float, lr: float) -> None:
-        self.progress.update(self.task, completed=step, status=f"loss {loss:.4f} lr {lr:.2e}{self.val}")
+        self.progress.update(self.task, completed=step, status=f"loss {loss:.3f}{self.val}")
 
     def on_validation(self, *, step: int, dice: float, best: float) -> None:
-        self.val = f" val Dice {dice:.3f} (best {best:.3f})"
+        self.val = f" val Dice {dice:.3f}"
 
     def on_end(self) -> None:
         self.progress.stop()
