@@ -18,13 +18,21 @@ from pathlib import Path
 
 from lesionseg.constants import LESION_OUTPUT_SUFFIX, LESION_SUFFIX, NIFTI_EXTENSIONS
 from lesionseg.errors import InputError, LesionsegError
+from lesionseg.evaluation.lesionwise import PRESETS, LesionMetrics, LesionRules, lesion_metrics
 from lesionseg.evaluation.metrics import VoxelMetrics, voxel_metrics
 from lesionseg.io.atomic import atomic_write_text
 from lesionseg.io.nifti import load_image, strip_nifti_extension
 from lesionseg.io.validate import check_same_grid
 
-#: Metrics summarised (mean and median) over images.
-SUMMARY_FIELDS = ("dice", "precision", "recall", "abs_volume_diff_mm3", "rel_volume_diff", "lesions_pred", "lesions_gt")
+#: Voxel metrics summarised (mean and median) over images.
+SUMMARY_FIELDS = (
+    "dice", "jaccard", "precision", "recall", "specificity", "hd95_mm", "assd_mm",
+    "abs_volume_diff_mm3", "rel_volume_diff", "lesions_pred", "lesions_gt",
+)
+#: Lesion-wise metrics summarised per set of rules, as ``<rules>_<field>``.
+LESION_SUMMARY_FIELDS = ("sensitivity", "ppv", "f1", "fp_pred", "fn_gt")
+#: Rules applied by default: both presets.
+DEFAULT_RULES = (PRESETS["anima"], PRESETS["simple"])
 
 
 @dataclass(frozen=True)
@@ -37,7 +45,18 @@ class ImageEvaluation:
     prediction: str
     ground_truth: str
     metrics: VoxelMetrics | None
+    lesions: tuple[LesionMetrics, ...] = ()
     error: str = ""
+
+    def value(self, name: str) -> float | None:
+        """A voxel metric (``dice``) or a lesion metric (``anima_f1``) by name; None when not computed."""
+        if self.metrics is not None and hasattr(self.metrics, name):
+            return float(getattr(self.metrics, name))
+        for lesion in self.lesions:
+            prefix = f"{lesion.rules}_"
+            if name.startswith(prefix) and hasattr(lesion, name[len(prefix) :]):
+                return float(getattr(lesion, name[len(prefix) :]))
+        return None
 
 
 @dataclass(frozen=True)
@@ -46,6 +65,7 @@ class EvaluationReport:
 
     images: tuple[ImageEvaluation, ...]
     summary: dict[str, dict[str, float]]
+    rules: tuple[LesionRules, ...] = DEFAULT_RULES
 
     @property
     def failed(self) -> tuple[ImageEvaluation, ...]:
@@ -68,8 +88,10 @@ def _subject_and_contrast(stem: str) -> tuple[str, str]:
     return subject, parts[-1]
 
 
-def evaluate_pair(prediction: Path, ground_truth: Path) -> VoxelMetrics:
-    """Metrics of one prediction file against one ground-truth file (same native grid required).
+def evaluate_pair(
+    prediction: Path, ground_truth: Path, rules: tuple[LesionRules, ...] = DEFAULT_RULES
+) -> tuple[VoxelMetrics, tuple[LesionMetrics, ...]]:
+    """Voxel and lesion-wise metrics of one prediction file against one ground-truth file (same native grid).
 
     Raises:
         InputError: unreadable files, non-binary masks, or different grids.
@@ -79,14 +101,20 @@ def evaluate_pair(prediction: Path, ground_truth: Path) -> VoxelMetrics:
     check_same_grid(
         gt.path, gt.geometry.shape, gt.geometry.affine, pred.path, pred.geometry.shape, pred.geometry.affine
     )
-    return voxel_metrics(pred.data, gt.data, gt.spacing_mm)
+    lesions = tuple(lesion_metrics(pred.data, gt.data, gt.spacing_mm, rule) for rule in rules)
+    return voxel_metrics(pred.data, gt.data, gt.spacing_mm), lesions
 
 
-def _summarise(images: list[ImageEvaluation]) -> dict[str, dict[str, float]]:
+def metric_names(rules: tuple[LesionRules, ...] = DEFAULT_RULES) -> list[str]:
+    """Every summarised metric name: voxel metrics, then ``<rules>_<field>`` lesion metrics."""
+    return [*SUMMARY_FIELDS, *(f"{rule.name}_{field}" for rule in rules for field in LESION_SUMMARY_FIELDS)]
+
+
+def _summarise(images: list[ImageEvaluation], rules: tuple[LesionRules, ...]) -> dict[str, dict[str, float]]:
     summary: dict[str, dict[str, float]] = {}
-    for name in SUMMARY_FIELDS:
-        values = [float(getattr(i.metrics, name)) for i in images if i.metrics is not None]
-        values = [v for v in values if not math.isnan(v)]
+    for name in metric_names(rules):
+        values = [i.value(name) for i in images]
+        values = [v for v in values if v is not None and not math.isnan(v)]
         if values:
             summary[name] = {"mean": statistics.fmean(values), "median": statistics.median(values), "n": len(values)}
     return summary
@@ -99,6 +127,7 @@ def evaluate_folder(
     *,
     gt_suffix: str = LESION_SUFFIX,
     pred_suffix: str = LESION_OUTPUT_SUFFIX,
+    rules: tuple[LesionRules, ...] = DEFAULT_RULES,
 ) -> EvaluationReport:
     """Pair predictions with ground truth by stem and compute per-image metrics.
 
@@ -123,14 +152,14 @@ def evaluate_folder(
         subject, contrast = _subject_and_contrast(stem)
         prediction = predictions.get(stem)
         if prediction is None:
-            images.append(ImageEvaluation(stem, subject, contrast, "", str(truth), None, f"{truth}: no prediction"))
+            images.append(ImageEvaluation(stem, subject, contrast, "", str(truth), None, error=f"{truth}: no prediction"))
             continue
         try:
-            metrics = evaluate_pair(prediction, truth)
-            images.append(ImageEvaluation(stem, subject, contrast, str(prediction), str(truth), metrics))
+            metrics, lesions = evaluate_pair(prediction, truth, rules)
+            images.append(ImageEvaluation(stem, subject, contrast, str(prediction), str(truth), metrics, lesions))
         except LesionsegError as error:
-            images.append(ImageEvaluation(stem, subject, contrast, str(prediction), str(truth), None, str(error)))
-    report = EvaluationReport(images=tuple(images), summary=_summarise(images))
+            images.append(ImageEvaluation(stem, subject, contrast, str(prediction), str(truth), None, (), str(error)))
+    report = EvaluationReport(images=tuple(images), summary=_summarise(images, rules), rules=rules)
     if out_dir is not None:
         write_report(report, Path(out_dir))
     return report
@@ -144,19 +173,35 @@ def _json_safe(value: object) -> object:
     return value
 
 
-def write_report(report: EvaluationReport, out_dir: Path) -> None:
-    """Write ``metrics.csv`` (one row per image) and ``metrics.json`` (rows + summary), atomically."""
-    metric_names = [f.name for f in fields(VoxelMetrics)]
-    header = ["stem", "subject", "contrast", *metric_names, "prediction", "ground_truth", "error"]
-    rows = []
+def report_rows(report: EvaluationReport) -> tuple[list[str], list[dict[str, object]]]:
+    """Header and one flat row per image (voxel metrics, then ``<rules>_<field>`` lesion metrics)."""
+    voxel_names = [f.name for f in fields(VoxelMetrics)]
+    lesion_names = [f.name for f in fields(LesionMetrics) if f.name != "rules"]
+    lesion_columns = [f"{rule.name}_{name}" for rule in report.rules for name in lesion_names]
+    header = ["stem", "subject", "contrast", *voxel_names, *lesion_columns, "prediction", "ground_truth", "error"]
+    rows: list[dict[str, object]] = []
     for image in report.images:
-        metrics = asdict(image.metrics) if image.metrics is not None else dict.fromkeys(metric_names, "")
-        rows.append({"stem": image.stem, "subject": image.subject, "contrast": image.contrast, **metrics,
-                     "prediction": image.prediction, "ground_truth": image.ground_truth, "error": image.error})
+        row: dict[str, object] = {"stem": image.stem, "subject": image.subject, "contrast": image.contrast}
+        row.update(asdict(image.metrics) if image.metrics is not None else dict.fromkeys(voxel_names, ""))
+        row.update(dict.fromkeys(lesion_columns, ""))
+        for lesion in image.lesions:
+            row.update({f"{lesion.rules}_{name}": getattr(lesion, name) for name in lesion_names})
+        row.update({"prediction": image.prediction, "ground_truth": image.ground_truth, "error": image.error})
+        rows.append(row)
+    return header, rows
+
+
+def write_report(report: EvaluationReport, out_dir: Path) -> None:
+    """Write ``metrics.csv`` (one row per image) and ``metrics.json`` (rows, summary, rules), atomically."""
+    header, rows = report_rows(report)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=header)
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(out_dir / "metrics.csv", buffer.getvalue())
-    payload = {"images": [_json_safe(row) for row in rows], "summary": report.summary}
+    payload = {
+        "images": [_json_safe(row) for row in rows],
+        "summary": report.summary,
+        "rules": [asdict(rule) for rule in report.rules],
+    }
     atomic_write_text(out_dir / "metrics.json", json.dumps(payload, indent=2) + "\n")

@@ -1,15 +1,18 @@
 """Voxel-wise segmentation metrics: pure functions, arrays in, a frozen dataclass out.
 
-Dice, precision and recall come from MONAI (``compute_dice``, ``get_confusion_matrix``). Empty inputs have
-defined results, documented here and in the README:
+Dice, Jaccard, precision (PPV), recall (sensitivity) and specificity come from MONAI (``compute_dice``,
+``get_confusion_matrix``); Hausdorff 95 and the average symmetric surface distance from MONAI's surface
+metrics with the voxel spacing, so they are in mm. Empty inputs have defined results, documented here and in
+the README:
 
-- Dice: 1 when both masks are empty, 0 when exactly one is (MONAI's ``ignore_empty=False``).
-- Precision / recall: when the denominator is empty (nothing predicted / nothing to find), 1 if the other
-  mask is empty too, else 0.
+- Dice and Jaccard: 1 when both masks are empty, 0 when exactly one is (MONAI's ``ignore_empty=False``).
+- Precision / recall / specificity: when the denominator is empty (nothing predicted / nothing to find), 1 if
+  the other mask is empty too, else 0.
 - Relative volume difference: ``(V_pred - V_gt) / V_gt``; 0 when both are empty, NaN when only the ground
   truth is empty (reported as null in JSON).
+- HD95 and ASSD: 0 when both are empty, NaN when exactly one is.
 
-Lesion-wise and surface-distance metrics slot in beside :func:`voxel_metrics` as further pure functions.
+Lesion-wise metrics are in :mod:`lesionseg.evaluation.lesionwise`.
 """
 
 from __future__ import annotations
@@ -19,7 +22,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from monai.metrics import compute_dice, get_confusion_matrix
+from monai.metrics import (
+    compute_average_surface_distance,
+    compute_dice,
+    compute_hausdorff_distance,
+    get_confusion_matrix,
+)
 
 from lesionseg.transforms.postprocessing import count_components
 
@@ -29,8 +37,12 @@ class VoxelMetrics:
     """Metrics of one predicted mask against its ground truth."""
 
     dice: float
+    jaccard: float
     precision: float
     recall: float
+    specificity: float
+    hd95_mm: float
+    assd_mm: float
     volume_pred_mm3: float
     volume_gt_mm3: float
     abs_volume_diff_mm3: float
@@ -47,6 +59,21 @@ def _ratio(numerator: float, denominator: float, other_empty: bool) -> float:
     if denominator == 0:
         return 1.0 if other_empty else 0.0
     return numerator / denominator
+
+
+def surface_distances_mm(
+    y_pred: torch.Tensor, y: torch.Tensor, spacing_mm: tuple[float, float, float]
+) -> tuple[float, float]:
+    """Symmetric Hausdorff 95 and average symmetric surface distance (mm) of two ``(1, 1, X, Y, Z)`` masks."""
+    pred_empty, gt_empty = not bool(y_pred.any()), not bool(y.any())
+    if pred_empty and gt_empty:
+        return 0.0, 0.0
+    if pred_empty or gt_empty:
+        return math.nan, math.nan
+    spacing = [float(s) for s in spacing_mm]
+    hd95 = compute_hausdorff_distance(y_pred, y, include_background=True, percentile=95, spacing=spacing)
+    assd = compute_average_surface_distance(y_pred, y, include_background=True, symmetric=True, spacing=spacing)
+    return float(hd95[0, 0]), float(assd[0, 0])
 
 
 def voxel_metrics(pred: np.ndarray, gt: np.ndarray, spacing_mm: tuple[float, float, float]) -> VoxelMetrics:
@@ -71,10 +98,15 @@ def voxel_metrics(pred: np.ndarray, gt: np.ndarray, spacing_mm: tuple[float, flo
         relative = (volume_pred - volume_gt) / volume_gt
     else:
         relative = 0.0 if volume_pred == 0 else math.nan
+    hd95, assd = surface_distances_mm(y_pred, y, spacing_mm)
     return VoxelMetrics(
         dice=dice,
+        jaccard=dice / (2.0 - dice),
         precision=_ratio(tp, tp + fp, other_empty=(tp + fn) == 0),
         recall=_ratio(tp, tp + fn, other_empty=(tp + fp) == 0),
+        specificity=_ratio(tn, tn + fp, other_empty=(tn + fn) == 0),
+        hd95_mm=hd95,
+        assd_mm=assd,
         volume_pred_mm3=volume_pred,
         volume_gt_mm3=volume_gt,
         abs_volume_diff_mm3=abs(volume_pred - volume_gt),

@@ -36,6 +36,8 @@ def test_train_infer_evaluate(phantom_dataset: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["evaluate", "--pred", str(out), "--gt", str(phantom_dataset), "--out", str(tmp_path / "eval")])
     assert result.exit_code == 0, result.output
     assert "mean" in result.output and (tmp_path / "eval/metrics.csv").is_file()
+    page = (tmp_path / "eval/report.html").read_text()
+    assert "Worst cases" in page and "Per contrast" in page
 
 
 def test_infer_with_a_bad_file_exits_1(trained_tiny_model: Path, tmp_path: Path) -> None:
