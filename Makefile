@@ -20,14 +20,17 @@ install: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-# synth -> train -> infer on held-out phantoms -> evaluate (a few CPU minutes)
+# synth -> train the cord model, then the cascaded lesion model -> infer on held-out phantoms -> evaluate
 demo: $(STAMP)
 	rm -rf $(DEMO_DIR)
 	$(BIN)/lesionseg synth $(DEMO_DIR)/train --subjects 12 --contrasts T2w --seed 0
 	$(BIN)/lesionseg synth $(DEMO_DIR)/test --subjects 6 --contrasts T2w --seed 1
-	$(BIN)/lesionseg train configs/demo.yaml --data $(DEMO_DIR)/train --out $(DEMO_DIR)/run
-	$(BIN)/lesionseg infer $(DEMO_DIR)/test --model $(DEMO_DIR)/run/model --out $(DEMO_DIR)/pred
+	$(BIN)/lesionseg train configs/cord_t2w.yaml --data $(DEMO_DIR)/train --out $(DEMO_DIR)/cord
+	$(BIN)/lesionseg train configs/lesion_t2w_cascade.yaml --data $(DEMO_DIR)/train --out $(DEMO_DIR)/lesion \
+		--set cascade.cord_model=$(DEMO_DIR)/cord/model
+	$(BIN)/lesionseg infer $(DEMO_DIR)/test --cascade $(DEMO_DIR)/cord/model $(DEMO_DIR)/lesion/model --out $(DEMO_DIR)/pred
 	$(BIN)/lesionseg evaluate --pred $(DEMO_DIR)/pred --gt $(DEMO_DIR)/test --out $(DEMO_DIR)/eval
+	@echo "report: $(DEMO_DIR)/eval/report.html"
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache

@@ -137,6 +137,36 @@ class InferConfig(_Section):
     sw_batch_size: int = Field(2, ge=1)
     mode: Literal["gaussian", "constant"] = "gaussian"
     threshold: float = Field(0.5, gt=0, lt=1)
+    min_lesion_mm3: float = Field(0.0, ge=0)
+
+
+class CascadeConfig(_Section):
+    """Cord-then-lesion cascade (Gros et al. 2019).
+
+    With ``enabled``, the lesion model trains on crops around the ground-truth cord (each face jittered by up to
+    ``jitter_mm``) and validates on crops around the cord predicted by ``cord_model`` (the ground-truth cord when
+    none is given). At inference the same margin and restriction are used.
+    """
+
+    enabled: bool = False
+    cord_model: Path | None = None
+    margin_mm: tuple[float, float, float] = (10.0, 10.0, 10.0)
+    jitter_mm: float = Field(4.0, ge=0)
+    restrict_to_cord: bool = True
+    cord_dilation_mm: float = Field(3.0, ge=0)
+
+
+class FPReductionConfig(_Section):
+    """Second-stage false-positive reduction (Valverde et al. 2017).
+
+    When ``first_model`` is set, this run trains the second network on patches centred where ``first_model``
+    fires (candidates above ``candidate_threshold``, true and false). At inference a candidate lesion is kept
+    when the second network's mean probability over it reaches ``accept_threshold``.
+    """
+
+    first_model: Path | None = None
+    candidate_threshold: float = Field(0.5, gt=0, lt=1)
+    accept_threshold: float = Field(0.5, gt=0, lt=1)
 
 
 class AcquisitionConfig(_Section):
@@ -199,6 +229,8 @@ class Config(_Section):
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     infer: InferConfig = Field(default_factory=InferConfig)
+    cascade: CascadeConfig = Field(default_factory=CascadeConfig)
+    fp_reduction: FPReductionConfig = Field(default_factory=FPReductionConfig)
     synth: SynthConfig = Field(default_factory=SynthConfig)
 
 

@@ -1,9 +1,10 @@
-"""``lesionseg infer``: segment files, folders or BIDS datasets; one bad file never stops the batch."""
+"""``lesionseg infer``: segment NIfTI files, folders, BIDS datasets and DICOM series; one bad file never stops
+the batch."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -11,47 +12,96 @@ from lesionseg.cli.common import handle_errors
 
 
 def infer(
-    inputs: Annotated[list[Path], typer.Argument(help="NIfTI files, folders or BIDS datasets.")],
-    model: Annotated[Path, typer.Option(help="Model folder (RUN/model) or a best.pt/last.pt checkpoint.")],
+    inputs: Annotated[list[Path], typer.Argument(help="NIfTI files, folders, BIDS datasets or DICOM folders.")],
+    model: Annotated[
+        list[Path] | None,
+        typer.Option(help="Model folder (RUN/model), checkpoint, or cascade bundle; repeat for an ensemble."),
+    ] = None,
+    cascade: Annotated[
+        tuple[Path, Path] | None, typer.Option(help="CORD_MODEL LESION_MODEL: segment the cord, then lesions in a crop.")
+    ] = None,
+    fp_model: Annotated[Path | None, typer.Option(help="False-positive-reduction model (second stage).")] = None,
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("lesionseg-output"),
+    output_format: Annotated[
+        Literal["nifti", "dicom-seg"], typer.Option("--format", help="dicom-seg: also a DICOM SEG for DICOM inputs.")
+    ] = "nifti",
     soft: Annotated[bool, typer.Option(help="Also write <stem>_lesionseg-soft.nii.gz probabilities.")] = False,
+    tta: Annotated[bool, typer.Option(help="Flip test-time augmentation (8 mirrorings, 8x slower).")] = False,
+    uncertainty: Annotated[bool, typer.Option(help="Write the variance over TTA flips / ensemble members.")] = False,
+    threshold: Annotated[float | None, typer.Option(help="Probability threshold (default: the model's).")] = None,
+    min_lesion_mm3: Annotated[float | None, typer.Option(help="Remove lesions of this volume or less.")] = None,
+    skip_existing: Annotated[bool, typer.Option(help="Skip inputs whose lesion mask already exists (resume).")] = False,
+    series_uid: Annotated[str | None, typer.Option(help="DICOM: only this SeriesInstanceUID.")] = None,
+    series_description: Annotated[str | None, typer.Option(help="DICOM: only series whose description matches.")] = None,
+    report: Annotated[bool, typer.Option(help="HTML report per image and OUT/index.html.")] = True,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda.")] = "auto",
     overlap: Annotated[float | None, typer.Option(help="Sliding-window overlap (default: the model's).")] = None,
     sw_batch_size: Annotated[int | None, typer.Option(help="Windows per forward pass (default: the model's).")] = None,
-    threshold: Annotated[float | None, typer.Option(help="Probability threshold (default: the model's).")] = None,
 ) -> None:
-    """Segment lesions; writes <stem>_lesionseg.nii.gz on each input's native grid and OUT/summary.csv."""
+    """Segment lesions; writes masks on each input's native grid, lesion tables, reports and OUT/summary.csv."""
     with handle_errors():
         from rich.console import Console
         from rich.progress import Progress
         from rich.table import Table
 
-        from lesionseg.inference.batch import collect_inputs, run_batch
-        from lesionseg.inference.predictor import Predictor
+        from lesionseg import __version__
+        from lesionseg.errors import ConfigError
+        from lesionseg.inference.batch import BatchOptions, collect_inputs, run_batch
+        from lesionseg.inference.cascade import CascadePredictor, load_pipeline
 
+        if not model and cascade is None:
+            raise ConfigError("give --model MODEL or --cascade CORD_MODEL LESION_MODEL")
         console = Console(stderr=True)
-        predictor = Predictor.from_model(model, device=device)
-        updates = {"overlap": overlap, "sw_batch_size": sw_batch_size, "threshold": threshold}
+        predictor = load_pipeline(model or None, cascade=cascade, fp_model=fp_model, device=device, tta=tta)
+        lesion = predictor.lesion if isinstance(predictor, CascadePredictor) else predictor
+        updates = {"overlap": overlap, "sw_batch_size": sw_batch_size, "threshold": threshold, "min_lesion_mm3": min_lesion_mm3}
         for key, value in updates.items():
             if value is not None:
-                setattr(predictor.config.infer, key, value)
-        total = len(collect_inputs(inputs)[0])
+                setattr(lesion.config.infer, key, value)
+        options = BatchOptions(
+            soft=soft,
+            uncertainty=uncertainty,
+            dicom_seg=output_format == "dicom-seg",
+            skip_existing=skip_existing,
+            series_uid=series_uid,
+            series_description=series_description,
+            software_version=__version__,
+        )
+        reports: dict[str, Path] = {}
+        on_result = None
+        if report:
+            from lesionseg.reporting.inference_html import write_image_report
+
+            name = str(model[0] if model else cascade[1] if cascade else "")
+
+            def on_result(item, image, prediction, cord, table, record) -> None:  # noqa: ANN001
+                reports[record.input] = write_image_report(
+                    item, image, prediction, cord, table, record, out, model_name=name, model_version=__version__
+                )
+
+        total = len(collect_inputs(inputs, options=options, out_dir=out)[0])
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("infer", total=total)
             records = run_batch(
-                predictor, inputs, out, soft=soft, on_record=lambda record: progress.advance(task)
+                predictor, inputs, out, options=options, on_record=lambda record: progress.advance(task), on_result=on_result
             )
+        if report:
+            from lesionseg.reporting.inference_html import write_index
+
+            write_index(records, reports, out)
         table = Table(title=f"lesionseg infer -> {out}")
-        for column in ("file", "status", "lesions", "volume mm3", "seconds"):
-            table.add_column(column, justify="right" if column not in ("file", "status") else "left")
+        for column in ("input", "status", "lesions", "volume mm3", "seconds"):
+            table.add_column(column, justify="left" if column in ("input", "status") else "right")
         for record in records:
-            table.add_row(
-                Path(record.input).name, record.status, str(record.lesions), f"{record.lesion_volume_mm3:.1f}", f"{record.seconds:.2f}"
-            )
+            table.add_row(Path(record.input).name, record.status, str(record.lesions), f"{record.lesion_volume_mm3:.1f}", f"{record.seconds:.2f}")
         Console().print(table)
-        failed = [r for r in records if r.status != "ok"]
+        counts = {status: sum(1 for r in records if r.status == status) for status in ("ok", "failed", "skipped")}
+        typer.echo(f"{counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped; summary: {out / 'summary.csv'}", err=True)
+        for record in records:
+            if record.warning and record.status == "ok":
+                typer.echo(f"warning: {record.input}: {record.warning}", err=True)
+        failed = [r for r in records if r.status == "failed"]
+        for record in failed:
+            typer.echo(f"error: {record.error}", err=True)
         if failed:
-            for record in failed:
-                typer.echo(f"error: {record.error}", err=True)
-            typer.echo(f"{len(failed)} of {len(records)} input(s) failed; see {out / 'summary.csv'}", err=True)
             raise typer.Exit(1)

@@ -22,6 +22,7 @@ def patch_queue(
     queue_length: int,
     num_workers: int,
     seed: int,
+    sampling_map: str | None = None,
 ) -> tio.Queue:
     """A :class:`torchio.Queue` of patches; a patch is centred on the target with ``foreground_probability``.
 
@@ -34,13 +35,18 @@ def patch_queue(
         queue_length: patches held in memory.
         num_workers: processes loading and augmenting subjects.
         seed: seeds the order in which subjects are visited.
+        sampling_map: name of an image whose values weight patch centres (TorchIO ``WeightedSampler``) instead
+            of the label sampler, e.g. candidate lesions for false-positive reduction.
     """
     dataset = tio.SubjectsDataset(list(subjects), transform=transform)
-    sampler = tio.LabelSampler(
-        patch_size=patch_size,
-        label_name=LABEL_KEY,
-        label_probabilities={0: 1.0 - foreground_probability, 1: foreground_probability},
-    )
+    if sampling_map is not None:
+        sampler: tio.data.PatchSampler = tio.WeightedSampler(patch_size=patch_size, probability_map=sampling_map)
+    else:
+        sampler = tio.LabelSampler(
+            patch_size=patch_size,
+            label_name=LABEL_KEY,
+            label_probabilities={0: 1.0 - foreground_probability, 1: foreground_probability},
+        )
     generator = torch.Generator().manual_seed(seed)
     subject_sampler = torch.utils.data.RandomSampler(dataset, replacement=False, generator=generator)
     return tio.Queue(

@@ -23,23 +23,29 @@ def label_path(item: BidsImage, target: Literal["lesion", "cord"]) -> str | None
     return str(path) if path is not None else None
 
 
-def load_subject(item: BidsImage, target: Literal["lesion", "cord"]) -> tio.Subject:
+def load_subject(
+    item: BidsImage, target: Literal["lesion", "cord"], *, extra_labels: Sequence[Literal["lesion", "cord"]] = ()
+) -> tio.Subject:
     """Load one image and its ``target`` label as a :class:`torchio.Subject` in RAS orientation.
 
-    The subject carries ``stem``, ``subject`` and ``contrast`` for bookkeeping.
+    ``extra_labels`` (e.g. ``("cord",)`` for the cascade) are added as label maps under their own names. The
+    subject carries ``stem``, ``subject`` and ``contrast`` for bookkeeping.
 
     Raises:
-        InputError: no label for ``target``, or the image/label fails validation.
+        InputError: a required label is missing, or the image/label fails validation.
     """
-    path = label_path(item, target)
-    if path is None:
-        raise InputError(f"{item.image}: no {target} label in derivatives/labels")
     image = load_image(item.image)
-    label = load_label_for(image, path)
+    labels: dict[str, tio.LabelMap] = {}
+    for key, name in ((LABEL_KEY, target), *((extra, extra) for extra in extra_labels)):
+        path = label_path(item, name)
+        if path is None:
+            raise InputError(f"{item.image}: no {name} label in derivatives/labels")
+        label = load_label_for(image, path)
+        labels[key] = tio.LabelMap(tensor=torch.from_numpy(label.data)[None], affine=label.affine)
     return tio.Subject(
         {
             IMAGE_KEY: tio.ScalarImage(tensor=torch.from_numpy(image.data)[None], affine=image.affine),
-            LABEL_KEY: tio.LabelMap(tensor=torch.from_numpy(label.data)[None], affine=label.affine),
+            **labels,
             "stem": item.stem,
             "subject": item.subject,
             "contrast": item.contrast,
@@ -48,7 +54,11 @@ def load_subject(item: BidsImage, target: Literal["lesion", "cord"]) -> tio.Subj
 
 
 def load_subjects(
-    items: Sequence[BidsImage], target: Literal["lesion", "cord"], transform: tio.Transform | None = None
+    items: Sequence[BidsImage],
+    target: Literal["lesion", "cord"],
+    transform: tio.Transform | None = None,
+    *,
+    extra_labels: Sequence[Literal["lesion", "cord"]] = (),
 ) -> list[tio.Subject]:
     """Load (and optionally preprocess) every item; a failing item is logged and skipped.
 
@@ -58,7 +68,7 @@ def load_subjects(
     subjects: list[tio.Subject] = []
     for item in items:
         try:
-            subject = load_subject(item, target)
+            subject = load_subject(item, target, extra_labels=extra_labels)
         except InputError as error:
             logger.warning("skipped: %s", error)
             continue

@@ -14,16 +14,19 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+import torchio as tio
 from monai.inferers import sliding_window_inference
 
 from lesionseg.config import Config, InferConfig
 from lesionseg.io.checkpoint import load_model
 from lesionseg.io.nifti import LoadedImage, NativeGeometry, load_image, save_mask
+from lesionseg.inference.lesions import remove_small_lesions
 from lesionseg.networks.factory import build_network
 from lesionseg.transforms.preprocessing import preprocessing, resample_to_grid, scalar_image
 
@@ -76,6 +79,10 @@ def sliding_window_probabilities(
     return torch.sigmoid(logits.float())[0].cpu()
 
 
+#: Flip test-time augmentation: every combination of mirroring the three spatial axes (as nnU-Net does).
+TTA_FLIPS: tuple[tuple[int, ...], ...] = ((), (1,), (2,), (3,), (1, 2), (1, 3), (2, 3), (1, 2, 3))
+
+
 @dataclass(frozen=True, eq=False)
 class Prediction:
     """A prediction on the canonical (RAS) grid of an input, with its native geometry.
@@ -86,6 +93,7 @@ class Prediction:
         affine: canonical affine.
         geometry: the input's native grid.
         seconds: wall time per stage (load, preprocess, network, postprocess, write).
+        variance: per-voxel variance over ensemble members and TTA flips (canonical grid), when there are several.
     """
 
     probabilities: np.ndarray
@@ -93,16 +101,20 @@ class Prediction:
     affine: np.ndarray
     geometry: NativeGeometry
     seconds: dict[str, float] = field(default_factory=dict)
+    variance: np.ndarray | None = None
 
     @property
     def voxel_volume_mm3(self) -> float:
         return float(abs(np.linalg.det(self.affine[:3, :3])))
 
-    def save(self, path: str | Path, *, soft: bool = False) -> Path:
-        """Write the mask (or, with ``soft``, the probabilities) on the input's native grid."""
+    def save(self, path: str | Path, *, soft: bool = False, variance: bool = False) -> Path:
+        """Write the mask (or, with ``soft``, the probabilities; with ``variance``, the variance map) on the
+        input's native grid."""
         started = time.perf_counter()
-        array = self.probabilities if soft else self.mask
-        written = save_mask(array, self.geometry, path, soft=soft)
+        if variance and self.variance is None:
+            raise ValueError("this prediction has no variance map (use an ensemble or TTA)")
+        array = self.variance if variance else (self.probabilities if soft else self.mask)
+        written = save_mask(array, self.geometry, path, soft=soft or variance)
         self.seconds["write"] = self.seconds.get("write", 0.0) + time.perf_counter() - started
         return written
 
@@ -112,62 +124,128 @@ class Predictor:
 
     def __init__(
         self,
-        network: torch.nn.Module,
+        network: torch.nn.Module | list[torch.nn.Module],
         config: Config,
         *,
         device: str | torch.device = "cpu",
         metadata: dict | None = None,
+        tta: bool = False,
     ) -> None:
         self.device = resolve_device(device) if isinstance(device, str) else device
-        self.network = network.to(self.device).eval()
+        members = network if isinstance(network, list) else [network]
+        #: Ensemble members (their probabilities are averaged); ``network`` is the first.
+        self.members = [member.to(self.device).eval() for member in members]
+        self.network = self.members[0]
+        #: Flip test-time augmentation (8 mirrorings, averaged).
+        self.tta = tta
         self.config = config
         self.metadata = dict(metadata or {})
         self.preprocess = preprocessing(config.preprocess)
         self.roi_size = tuple(config.infer.roi_size or config.train.patch_size)
+        #: Optional second stage applied to whole-image predictions, e.g. a false-positive filter.
+        self.candidate_filter: Callable[[LoadedImage, Prediction], Prediction] | None = None
 
     @classmethod
-    def from_model(cls, path: str | Path, *, device: str = "auto") -> Predictor:
-        """Load a model folder (or a ``best.pt``/``last.pt`` checkpoint) safely.
+    def from_model(cls, path: str | Path | Sequence[str | Path], *, device: str = "auto", tta: bool = False) -> Predictor:
+        """Load a model folder (or a ``best.pt``/``last.pt`` checkpoint) safely; several paths make an ensemble
+        whose members must share the preprocessing (spacing, normalisation) of the first.
 
         Raises:
-            ModelError: unreadable model, or weights that do not fit the architecture in its config.
+            ModelError: unreadable model, weights that do not fit the architecture in its config, or ensemble
+                members with different preprocessing.
         """
         from lesionseg.errors import ModelError
 
-        bundle = load_model(path)
-        network = build_network(bundle.config.model)
-        try:
-            network.load_state_dict(bundle.state_dict)
-        except RuntimeError as error:
-            first = str(error).strip().splitlines()[0]
-            raise ModelError(f"{path}: weights do not fit the architecture in its config ({first})") from None
-        return cls(network, bundle.config, device=device, metadata=bundle.metadata)
+        paths = [path] if isinstance(path, str | Path) else list(path)
+        networks, first = [], None
+        for member in paths:
+            bundle = load_model(member)
+            if first is None:
+                first = bundle
+            elif bundle.config.preprocess != first.config.preprocess:
+                raise ModelError(f"{member}: preprocessing differs from {paths[0]}; an ensemble needs the same one")
+            network = build_network(bundle.config.model)
+            try:
+                network.load_state_dict(bundle.state_dict)
+            except RuntimeError as error:
+                message = str(error).strip().splitlines()[0]
+                raise ModelError(f"{member}: weights do not fit the architecture in its config ({message})") from None
+            networks.append(network)
+        assert first is not None
+        return cls(networks, first.config, device=device, metadata=first.metadata, tta=tta)
 
-    def predict_loaded(self, image: LoadedImage) -> Prediction:
-        """Predict an image already loaded by :func:`lesionseg.io.nifti.load_image`."""
+    def predict_array(self, data: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
+        """Probabilities on the grid of a RAS array (e.g. a crop), with the seconds per stage.
+
+        Returns:
+            float32 probabilities in [0, 1], shape ``data.shape``; seconds for preprocess, network, postprocess.
+        """
+        probabilities, _, seconds = self.predict_array_with_variance(data, affine)
+        return probabilities, seconds
+
+    def predict_array_with_variance(
+        self, data: np.ndarray, affine: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray | None, dict[str, float]]:
+        """As :meth:`predict_array`, plus the per-voxel variance over ensemble members and TTA flips (None when
+        there is a single prediction)."""
         seconds: dict[str, float] = {}
         started = time.perf_counter()
-        prepared = self.preprocess(scalar_image(image.data, image.affine))
+        prepared = self.preprocess(scalar_image(data, affine))
         seconds["preprocess"] = time.perf_counter() - started
 
         started = time.perf_counter()
-        probabilities = sliding_window_probabilities(
-            self.network,
-            prepared.data,
-            roi_size=self.roi_size,  # type: ignore[arg-type]
-            config=self.config.infer,
-            device=self.device,
-            amp=self.config.train.amp,
-        )
+        flips = TTA_FLIPS if self.tta else ((),)
+        total = torch.zeros_like(prepared.data)
+        total_squares = torch.zeros_like(prepared.data) if len(flips) * len(self.members) > 1 else None
+        for network in self.members:
+            for dims in flips:
+                flipped = torch.flip(prepared.data, dims) if dims else prepared.data
+                probabilities = sliding_window_probabilities(
+                    network,
+                    flipped,
+                    roi_size=self.roi_size,  # type: ignore[arg-type]
+                    config=self.config.infer,
+                    device=self.device,
+                    amp=self.config.train.amp,
+                )
+                probabilities = torch.flip(probabilities, dims) if dims else probabilities
+                total += probabilities
+                if total_squares is not None:
+                    total_squares += probabilities**2
+        count = len(flips) * len(self.members)
+        mean = total / count
+        variance = (total_squares / count - mean**2).clamp_min(0) if total_squares is not None else None
         seconds["network"] = time.perf_counter() - started
 
         started = time.perf_counter()
-        working = scalar_image(probabilities, prepared.affine)
-        on_grid = resample_to_grid(working, image.data.shape, image.affine).data[0].numpy()
-        on_grid = np.clip(on_grid, 0.0, 1.0).astype(np.float32)
-        mask = (on_grid >= self.config.infer.threshold).astype(np.uint8)
+        on_grid = self._to_grid(mean, prepared.affine, data.shape, affine)
+        variance_on_grid = self._to_grid(variance, prepared.affine, data.shape, affine) if variance is not None else None
         seconds["postprocess"] = time.perf_counter() - started
-        return Prediction(probabilities=on_grid, mask=mask, affine=image.affine, geometry=image.geometry, seconds=seconds)
+        return on_grid, variance_on_grid, seconds
+
+    @staticmethod
+    def _to_grid(working: torch.Tensor, working_affine: np.ndarray, shape: tuple[int, ...], affine: np.ndarray) -> np.ndarray:
+        # The working grid can stop up to half a working voxel short of the input's outer voxels: pad it by one
+        # voxel (edge values) so resampling back never reads outside it.
+        padded = tio.Pad(1, padding_mode="edge")(scalar_image(working, working_affine))
+        on_grid = resample_to_grid(padded, shape, affine).data[0].numpy()
+        return np.clip(on_grid, 0.0, 1.0).astype(np.float32)
+
+    def threshold(self, probabilities: np.ndarray, spacing_mm: Sequence[float]) -> np.ndarray:
+        """The binary mask: probabilities at or above ``infer.threshold``, lesions larger than
+        ``infer.min_lesion_mm3``."""
+        mask = (probabilities >= self.config.infer.threshold).astype(np.uint8)
+        return remove_small_lesions(mask, spacing_mm, self.config.infer.min_lesion_mm3)
+
+    def predict_loaded(self, image: LoadedImage) -> Prediction:
+        """Predict an image already loaded by :func:`lesionseg.io.nifti.load_image`."""
+        probabilities, variance, seconds = self.predict_array_with_variance(image.data, image.affine)
+        mask = self.threshold(probabilities, image.spacing_mm)
+        prediction = Prediction(
+            probabilities=probabilities, mask=mask, affine=image.affine, geometry=image.geometry, seconds=seconds,
+            variance=variance,
+        )
+        return self.candidate_filter(image, prediction) if self.candidate_filter is not None else prediction
 
     def predict(self, path: str | Path) -> Prediction:
         """Load, validate and predict one NIfTI file.

@@ -173,6 +173,14 @@ def load_image(path: str | Path, *, kind: Literal["image", "label"] = "image") -
     """
     path = Path(path)
     image, data = _read(path)
+    return validated_image(path, image, data, kind=kind)
+
+
+def validated_image(
+    path: Path, image: nib.Nifti1Image, data: np.ndarray, *, kind: Literal["image", "label"] = "image"
+) -> LoadedImage:
+    """Validate voxel data read from ``path`` (a NIfTI file, or a DICOM series turned into ``image``) and
+    return it in canonical RAS orientation. See :func:`load_image` for what is checked."""
     data = validate.squeeze_to_3d(path, data)
     if kind == "label":
         validate.check_finite(path, data.astype(np.float32, copy=False))

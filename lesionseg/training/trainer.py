@@ -28,21 +28,23 @@ from typing import Any
 import numpy as np
 import torch
 import torchio as tio
-from monai.metrics import DiceMetric
 
 from lesionseg.config import Config, save_config
 from lesionseg.constants import CANONICAL_AXCODES, IMAGE_KEY, LABEL_KEY
 from lesionseg.data.loaders import patch_loader, patch_queue
 from lesionseg.data.subjects import label_path, load_subjects
 from lesionseg.errors import ConfigError, TrainingError
-from lesionseg.inference.predictor import autocast, resolve_device, sliding_window_probabilities
+from lesionseg.inference.predictor import Predictor, autocast, resolve_device
+from lesionseg.training.candidates import CANDIDATE_MAP_KEY, add_candidate_maps
+from lesionseg.training.validation import Validator, build_validation_cases
+from lesionseg.transforms.cropping import RandomCropAroundLabel
 from lesionseg.io.atomic import atomic_write_text
 from lesionseg.io.bids import Split, discover, split_subjects
 from lesionseg.io.checkpoint import load_checkpoint, save_checkpoint, save_model_folder
 from lesionseg.networks.factory import build_network, count_parameters, size_multiple
 from lesionseg.training.optim import build_loss, build_optimizer, build_scheduler
 from lesionseg.transforms.augmentation import augmentation
-from lesionseg.transforms.preprocessing import preprocessing
+from lesionseg.transforms.preprocessing import normalization, preprocessing, resampling
 
 logger = logging.getLogger(__name__)
 
@@ -139,47 +141,6 @@ def _write_split(split: Split, path: Path) -> None:
     atomic_write_text(path, json.dumps(payload, indent=2) + "\n")
 
 
-class _Validator:
-    """Whole-volume validation in working space: sliding window, threshold 0.5, MONAI Dice."""
-
-    def __init__(self, subjects: list[tio.Subject], config: Config, device: torch.device) -> None:
-        self.subjects = subjects
-        self.config = config
-        self.device = device
-        self.metric = DiceMetric(include_background=True, reduction="mean", ignore_empty=False)
-
-    def __call__(self, network: torch.nn.Module) -> tuple[float, np.ndarray | None]:
-        network.eval()
-        preview = None
-        for index, subject in enumerate(self.subjects):
-            probabilities = sliding_window_probabilities(
-                network,
-                subject[IMAGE_KEY].data,
-                roi_size=self.config.infer.roi_size or self.config.train.patch_size,
-                config=self.config.infer,
-                device=self.device,
-                amp=self.config.train.amp,
-            )
-            prediction = (probabilities >= self.config.infer.threshold).float()
-            self.metric(y_pred=prediction[None], y=subject[LABEL_KEY].data[None].float())
-            if index == 0:
-                preview = _preview(subject[IMAGE_KEY].data[0], subject[LABEL_KEY].data[0], prediction[0])
-        dice = float(self.metric.aggregate().item())
-        self.metric.reset()
-        network.train()
-        return dice, preview
-
-
-def _preview(image: torch.Tensor, label: torch.Tensor, prediction: torch.Tensor) -> np.ndarray:
-    """A sagittal slice through the label's centre (or the middle): image | label | prediction, in [0, 1]."""
-    columns = torch.nonzero(label.sum(dim=(1, 2)))
-    x = int(columns.float().mean().round()) if len(columns) else image.shape[0] // 2
-    picture = image[x].float()
-    picture = (picture - picture.min()) / (picture.max() - picture.min() + 1e-6)
-    row = torch.cat([picture, label[x].float(), prediction[x].float()], dim=0)
-    return row.T.flip(0).numpy()  # superior up
-
-
 def train(
     config: Config,
     *,
@@ -220,9 +181,18 @@ def train(
     if not split.train:
         raise TrainingError(f"{root}: the split left no training subject")
     logger.info("subjects: %d train, %d val, %d held out", len(split.train), len(split.val), len(split.test))
-    prepare = preprocessing(config.preprocess)
-    train_subjects = load_subjects(split.train, config.data.target, prepare)
-    val_subjects = load_subjects(split.val, config.data.target, prepare) if split.val else []
+    cascaded = config.cascade.enabled and config.data.target == "lesion"
+    # a cascaded model sees crops: normalise after cropping, as inference normalises the crop it is given
+    prepare = resampling(config.preprocess) if cascaded else preprocessing(config.preprocess)
+    train_subjects = load_subjects(split.train, config.data.target, extra_labels=("cord",) if cascaded else ())
+    first = None
+    if config.fp_reduction.first_model is not None:
+        first = Predictor.from_model(config.fp_reduction.first_model, device=str(device))
+        train_subjects = add_candidate_maps(train_subjects, split.train, first, config)
+    train_subjects = [prepare(subject) for subject in train_subjects]
+    validator = (
+        Validator(build_validation_cases(split.val, config, device, first=first), config, device) if split.val else None
+    )
     save_config(config, run_dir / "config.yaml")
     _write_split(split, run_dir / "split.json")
 
@@ -264,10 +234,19 @@ def train(
     # TorchIO samplers only centre patches where the whole patch fits: pad by half a patch (after augmenting,
     # which is cheaper on the smaller volume) so that every voxel, border lesions included, can be a centre.
     pad = tio.Pad(tuple(size // 2 for size in train_config.patch_size), padding_mode="minimum")
+    steps_before_sampling: list[tio.Transform] = []
+    if cascaded:  # crops around the ground-truth cord, each face jittered (tolerates stage-1 errors)
+        steps_before_sampling.append(
+            RandomCropAroundLabel("cord", config.cascade.margin_mm, jitter_mm=config.cascade.jitter_mm)
+        )
+        steps_before_sampling.append(normalization(config.preprocess))
     augment = augmentation(config.augment)
+    if augment is not None:
+        steps_before_sampling.append(augment)
     queue = patch_queue(
         train_subjects,
-        transform=tio.Compose([augment, pad]) if augment is not None else pad,
+        transform=tio.Compose([*steps_before_sampling, pad]),
+        sampling_map=CANDIDATE_MAP_KEY if first is not None else None,
         patch_size=train_config.patch_size,
         foreground_probability=train_config.foreground_probability,
         samples_per_volume=train_config.samples_per_volume,
@@ -281,7 +260,6 @@ def train(
         pin_memory=device.type == "cuda",
         prefetch=train_config.prefetch_batches,
     )
-    validator = _Validator(val_subjects, config, device) if val_subjects else None
     writer = SummaryWriter(log_dir=str(run_dir / "tensorboard"), purge_step=step if resume else None)
 
     callback.on_start(start_step=step, total_steps=train_config.steps, parameters=parameters)

@@ -31,3 +31,22 @@ def label_components(mask: np.ndarray, *, connectivity: int = 26) -> tuple[np.nd
 def count_components(mask: np.ndarray, *, connectivity: int = 26) -> int:
     """Number of connected components of a binary 3D mask."""
     return label_components(mask, connectivity=connectivity)[1]
+
+
+def keep_largest_component(mask: np.ndarray, *, connectivity: int = 26) -> np.ndarray:
+    """The largest connected component of a binary mask (uint8); an empty mask stays empty."""
+    labels, count = label_components(mask, connectivity=connectivity)
+    if count <= 1:
+        return (labels > 0).astype(np.uint8)
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    return (labels == int(sizes.argmax())).astype(np.uint8)
+
+
+def dilate_mm(mask: np.ndarray, spacing_mm: tuple[float, float, float], radius_mm: float) -> np.ndarray:
+    """Voxels within ``radius_mm`` (Euclidean, physical spacing) of the mask, as uint8."""
+    mask = np.asarray(mask) > 0
+    if radius_mm <= 0 or not mask.any():
+        return mask.astype(np.uint8)
+    distance = ndimage.distance_transform_edt(~mask, sampling=spacing_mm)
+    return (distance <= radius_mm).astype(np.uint8)

@@ -38,16 +38,18 @@ def normalization(config: PreprocessConfig) -> tio.Transform:
     return tio.ZNormalization(masking_method=_foreground)
 
 
+def resampling(config: PreprocessConfig) -> tio.Compose:
+    """Resampling to ``config.spacing_mm`` (an empty pipeline when it is None)."""
+    return tio.Compose([tio.Resample(tuple(config.spacing_mm))] if config.spacing_mm is not None else [])
+
+
 def preprocessing(config: PreprocessConfig) -> tio.Compose:
     """Resampling to ``config.spacing_mm`` (when set) then intensity normalisation.
 
-    Label maps are resampled nearest-neighbour and are left out of normalisation (TorchIO's types).
+    Label maps are resampled nearest-neighbour and are left out of normalisation (TorchIO's types). A cascaded
+    lesion model sees crops: training then normalises after cropping, as inference does (crop, then this).
     """
-    transforms: list[tio.Transform] = []
-    if config.spacing_mm is not None:
-        transforms.append(tio.Resample(tuple(config.spacing_mm)))
-    transforms.append(normalization(config))
-    return tio.Compose(transforms)
+    return tio.Compose([*resampling(config).transforms, normalization(config)])
 
 
 def resample_to_spacing(image: tio.Image, spacing_mm: tuple[float, float, float]) -> tio.Image:

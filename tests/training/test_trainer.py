@@ -98,3 +98,20 @@ def test_deterministic_mode_repeats_the_loss(phantom_dataset: Path, tmp_path: Pa
     b = load_checkpoint(tmp_path / "b/last.pt")["model"]
     for key in a:
         torch.testing.assert_close(a[key], b[key])
+
+
+def test_cascade_training_on_cord_crops(phantom_dataset: Path, tmp_path: Path) -> None:
+    config = load_config(CONFIGS / "tiny.yaml", ["cascade.enabled=true", "train.steps=6", "train.val_every=3"])
+    result = train(config, data_root=phantom_dataset, run_dir=tmp_path)
+    assert result.steps == 6 and result.best_val_dice is not None
+    saved = load_config(result.model_dir / "config.yaml")
+    assert saved.cascade.enabled is True
+
+
+def test_fp_reduction_training_samples_candidates(phantom_dataset: Path, trained_tiny_model: Path, tmp_path: Path) -> None:
+    config = load_config(
+        CONFIGS / "tiny.yaml",
+        [f"fp_reduction.first_model={trained_tiny_model}", "fp_reduction.candidate_threshold=0.05", "train.steps=4", "train.val_every=2"],
+    )
+    result = train(config, data_root=phantom_dataset, run_dir=tmp_path)
+    assert result.steps == 4 and result.best_val_dice is not None

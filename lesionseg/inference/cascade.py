@@ -1,0 +1,184 @@
+"""The cascade (Gros et al. 2019): segment the cord, crop around it, segment lesions in the crop only.
+
+Steps for one image (all on the canonical RAS grid of the input; outputs then go back to the native grid):
+
+1. the cord model predicts the cord on the whole image; its largest connected component is kept;
+2. a box around that cord grown by ``cascade.margin_mm`` is cropped from the image;
+3. the lesion model predicts lesions in the crop, pasted back into a full-size map;
+4. lesions are kept only inside the cord dilated by ``cascade.cord_dilation_mm`` (``restrict_to_cord``);
+5. optionally a false-positive-reduction network removes candidate lesions it does not accept.
+
+When no cord is found, the lesion model runs on the whole image and the prediction carries a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from lesionseg.config import CascadeConfig
+from lesionseg.inference.fp_reduction import FalsePositiveFilter
+from lesionseg.inference.predictor import Prediction, Predictor
+from lesionseg.io.nifti import LoadedImage, load_image
+from lesionseg.transforms.cropping import Box, box_slices, crop_affine, crop_box_around
+from lesionseg.transforms.postprocessing import dilate_mm, keep_largest_component
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, eq=False)
+class CascadePrediction:
+    """Cord and lesion predictions of one image, the crop used, and a warning when the cascade fell back."""
+
+    cord: Prediction
+    lesion: Prediction
+    box: Box | None
+    warning: str = ""
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def predict_cord(cord: Predictor, image: LoadedImage) -> Prediction:
+    """A cord model's prediction on ``image``, reduced to its largest connected component."""
+    prediction = cord.predict_loaded(image)
+    largest = keep_largest_component(prediction.mask)
+    return Prediction(prediction.probabilities * largest, largest, prediction.affine, prediction.geometry, prediction.seconds)
+
+
+class CascadePredictor:
+    """Cord model -> crop -> lesion model (-> false-positive filter), as a library object."""
+
+    def __init__(
+        self,
+        cord: Predictor | None,
+        lesion: Predictor,
+        *,
+        cascade: CascadeConfig | None = None,
+        fp_filter: FalsePositiveFilter | None = None,
+    ) -> None:
+        self.cord = cord
+        self.lesion = lesion
+        self.cascade = cascade or lesion.config.cascade
+        self.fp_filter = fp_filter
+
+    @classmethod
+    def from_models(
+        cls,
+        cord_model: str | Path,
+        lesion_model: str | Path | list[str | Path],
+        *,
+        device: str = "auto",
+        fp_model: str | Path | None = None,
+        tta: bool = False,
+    ) -> CascadePredictor:
+        """Load both models (and the optional false-positive-reduction model) safely."""
+        cord = Predictor.from_model(cord_model, device=device)
+        lesion = Predictor.from_model(lesion_model, device=device, tta=tta)
+        fp_filter = FalsePositiveFilter(Predictor.from_model(fp_model, device=device)) if fp_model else None
+        return cls(cord, lesion, fp_filter=fp_filter)
+
+    def predict_cord(self, image: LoadedImage) -> Prediction:
+        """The cord model's prediction, reduced to its largest connected component.
+
+        Raises:
+            ValueError: when this cascade has no cord model (it was built to receive cord masks).
+        """
+        if self.cord is None:
+            raise ValueError("this cascade has no cord model; pass cord_mask")
+        return predict_cord(self.cord, image)
+
+    def predict_loaded(self, image: LoadedImage, *, cord_mask: np.ndarray | None = None) -> CascadePrediction:
+        """Run the cascade on a loaded image; ``cord_mask`` (canonical grid) skips the cord model."""
+        seconds: dict[str, float] = {}
+        started = time.perf_counter()
+        if cord_mask is None:
+            cord = self.predict_cord(image)
+        else:
+            mask = keep_largest_component(cord_mask)
+            cord = Prediction(mask.astype(np.float32), mask, image.affine, image.geometry)
+        seconds["cord"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        box = crop_box_around(cord.mask, image.spacing_mm, self.cascade.margin_mm)
+        warning = ""
+        if box is None:
+            warning = f"{image.path}: no cord found; lesions searched in the whole image"
+            logger.warning("%s", warning)
+            probabilities, variance, _ = self.lesion.predict_array_with_variance(image.data, image.affine)
+        else:
+            crop = box_slices(box)
+            crop_probabilities, crop_variance, _ = self.lesion.predict_array_with_variance(
+                np.ascontiguousarray(image.data[crop]), crop_affine(image.affine, box)
+            )
+            probabilities = np.zeros(image.data.shape, dtype=np.float32)
+            probabilities[crop] = crop_probabilities
+            variance = None
+            if crop_variance is not None:
+                variance = np.zeros(image.data.shape, dtype=np.float32)
+                variance[crop] = crop_variance
+            if self.cascade.restrict_to_cord:
+                probabilities *= dilate_mm(cord.mask, image.spacing_mm, self.cascade.cord_dilation_mm)
+        mask = self.lesion.threshold(probabilities, image.spacing_mm)
+        lesion = Prediction(probabilities, mask, image.affine, image.geometry, variance=variance)
+        seconds["lesion"] = time.perf_counter() - started
+
+        if self.fp_filter is not None:
+            started = time.perf_counter()
+            lesion = self.fp_filter(image, lesion, box=box)
+            seconds["fp_reduction"] = time.perf_counter() - started
+        return CascadePrediction(cord=cord, lesion=lesion, box=box, warning=warning, seconds=seconds)
+
+    def predict(self, path: str | Path) -> CascadePrediction:
+        """Load, validate and run the cascade on one NIfTI file.
+
+        Raises:
+            InputError: the file fails validation.
+        """
+        started = time.perf_counter()
+        image = load_image(path)
+        load_seconds = time.perf_counter() - started
+        result = self.predict_loaded(image)
+        result.seconds["load"] = load_seconds
+        return result
+
+
+def load_pipeline(
+    model: str | Path | list[str | Path] | None = None,
+    *,
+    cascade: tuple[str | Path, str | Path] | None = None,
+    fp_model: str | Path | None = None,
+    device: str = "auto",
+    tta: bool = False,
+) -> Predictor | CascadePredictor:
+    """The predictor ``lesionseg infer`` runs.
+
+    - ``cascade=(cord_model, lesion_model)``: a :class:`CascadePredictor` (extra ``model`` paths join the lesion
+      model as an ensemble);
+    - ``model`` a cascade bundle (a folder with ``cord/`` and ``lesion/`` model folders, and optionally
+      ``fp/``): a :class:`CascadePredictor`;
+    - otherwise ``model`` is one whole-image model, or several (an ensemble).
+
+    Raises:
+        ModelError: unreadable models.
+        ValueError: neither ``model`` nor ``cascade`` given.
+    """
+    models = [] if model is None else ([model] if isinstance(model, str | Path) else list(model))
+    if cascade is not None:
+        return CascadePredictor.from_models(
+            cascade[0], [cascade[1], *models], device=device, fp_model=fp_model, tta=tta
+        )
+    if not models:
+        raise ValueError("give a model or a cascade")
+    bundle = Path(models[0])
+    if len(models) == 1 and (bundle / "cord").is_dir() and (bundle / "lesion").is_dir():
+        bundled_fp = bundle / "fp" if (bundle / "fp").is_dir() else None
+        return CascadePredictor.from_models(
+            bundle / "cord", bundle / "lesion", device=device, fp_model=fp_model or bundled_fp, tta=tta
+        )
+    predictor = Predictor.from_model(models, device=device, tta=tta)
+    if fp_model is not None:
+        predictor.candidate_filter = FalsePositiveFilter(Predictor.from_model(fp_model, device=device))
+    return predictor

@@ -1,0 +1,215 @@
+"""DICOM series in (SimpleITK's GDCM series reader) and DICOM SEG out (highdicom).
+
+A DICOM series is read into the same validated, canonical :class:`~lesionseg.io.nifti.LoadedImage` as a NIfTI
+file: its native grid is the series' voxel grid (columns, rows, slices in GDCM's slice order), with the RAS
+affine TorchIO derives from SimpleITK's LPS geometry. A mask on that native grid maps back to the source
+frames one slice per file, which is what the SEG writer uses.
+
+Patient identifiers stay in the DICOM objects: they are copied from the source into the SEG (as the standard
+requires) and never logged or written anywhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pydicom
+import SimpleITK as sitk
+import torchio as tio
+
+from lesionseg.errors import InputError
+from lesionseg.io.atomic import atomic_write
+from lesionseg.io.nifti import LoadedImage, validated_image
+from lesionseg.io.validate import one_line
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DicomSeries:
+    """One series found in a folder: its UID, description and files in slice order."""
+
+    folder: Path
+    uid: str
+    description: str
+    files: tuple[Path, ...]
+
+    @property
+    def name(self) -> str:
+        """A file-system-safe name for outputs: the description (or the UID) with unsafe characters replaced."""
+        text = self.description or self.uid
+        return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "series"
+
+
+def is_dicom_folder(folder: Path) -> bool:
+    """True when the folder (not its sub-folders) holds at least one DICOM series."""
+    return folder.is_dir() and bool(sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder)))
+
+
+def find_series(folder: str | Path) -> list[DicomSeries]:
+    """Every series in ``folder`` (GDCM groups files by SeriesInstanceUID and sorts them by position).
+
+    Raises:
+        InputError: not a folder, or no DICOM series in it.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: not a folder")
+    uids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
+    if not uids:
+        raise InputError(f"{folder}: no DICOM series found")
+    found = []
+    for uid in uids:
+        files = tuple(Path(f) for f in sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), uid))
+        try:
+            header = pydicom.dcmread(files[0], stop_before_pixels=True)
+            description = str(getattr(header, "SeriesDescription", ""))
+        except Exception:  # noqa: BLE001 - a description is optional
+            description = ""
+        found.append(DicomSeries(folder=folder, uid=str(uid), description=description, files=files))
+    return found
+
+
+def select_series(
+    series: list[DicomSeries], *, uid: str | None = None, description: str | None = None
+) -> list[DicomSeries]:
+    """Series matching a SeriesInstanceUID and/or a description regular expression (all when neither is given).
+
+    Raises:
+        InputError: nothing matches.
+    """
+    chosen = [
+        s
+        for s in series
+        if (uid is None or s.uid == uid) and (description is None or re.search(description, s.description, re.IGNORECASE))
+    ]
+    if not chosen:
+        wanted = f"SeriesInstanceUID {uid}" if uid else f"description matching {description!r}"
+        raise InputError(f"{series[0].folder}: no series with {wanted} ({len(series)} series in the folder)")
+    return chosen
+
+
+def load_series(series: DicomSeries) -> LoadedImage:
+    """Read one series with SimpleITK and validate it like a NIfTI file.
+
+    Raises:
+        InputError: unreadable files, missing slices (uneven spacing), or any image check of
+            :func:`lesionseg.io.nifti.load_image`.
+    """
+    where = series.folder / series.name
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames([str(f) for f in series.files])
+    try:
+        image = reader.Execute()
+    except RuntimeError as error:
+        raise InputError(f"{where}: cannot read DICOM series ({one_line(error)})") from None
+    _check_even_slices(where, series.files)
+    data, affine = tio.io.sitk_to_nib(image)
+    nifti = nib.Nifti1Image(data[0], affine)
+    nifti.set_qform(affine, code=1)
+    nifti.set_sform(affine, code=1)
+    return validated_image(where, nifti, data[0])
+
+
+def _check_even_slices(where: Path, files: tuple[Path, ...]) -> None:
+    """Refuse series whose slice positions are unevenly spaced (e.g. missing slices)."""
+    if len(files) < 3:
+        return
+    positions, normal = [], None
+    for path in files:
+        header = pydicom.dcmread(path, stop_before_pixels=True)
+        if "ImagePositionPatient" not in header or "ImageOrientationPatient" not in header:
+            return
+        if normal is None:
+            orientation = np.asarray(header.ImageOrientationPatient, dtype=float)
+            normal = np.cross(orientation[:3], orientation[3:])
+        positions.append(float(np.dot(normal, np.asarray(header.ImagePositionPatient, dtype=float))))
+    gaps = np.diff(np.sort(positions))
+    if len(gaps) and gaps.max() > 1.5 * np.median(gaps):
+        raise InputError(
+            f"{where}: slice positions are unevenly spaced (gap of {gaps.max():.2f} mm vs {np.median(gaps):.2f} mm); "
+            "missing slices?"
+        )
+
+
+def native_to_frames(mask: np.ndarray) -> np.ndarray:
+    """A mask on a series' native grid ``(columns, rows, slices)`` as frames ``(slices, rows, columns)``."""
+    return np.ascontiguousarray(np.transpose(mask, (2, 1, 0)))
+
+
+def write_dicom_seg(
+    series: DicomSeries,
+    masks: dict[str, np.ndarray],
+    path: str | Path,
+    *,
+    software_version: str,
+    series_number: int = 900,
+) -> Path:
+    """Write a DICOM SEG referencing ``series``, one segment per mask, atomically.
+
+    Args:
+        series: the source series (its files give the frames and the frame of reference).
+        masks: segment label (``"lesion"``, ``"cord"``) -> uint8 mask on the series' native grid.
+        path: destination ``.dcm``.
+        software_version: recorded as SoftwareVersions and in the algorithm identification.
+
+    Raises:
+        InputError: the source files cannot be read or a mask is not on the series' grid.
+    """
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    try:
+        sources = [pydicom.dcmread(f) for f in series.files]
+    except Exception as error:  # noqa: BLE001
+        raise InputError(f"{series.folder}: cannot read DICOM files ({one_line(error)})") from None
+    frames = []
+    expected = (len(sources), int(sources[0].Rows), int(sources[0].Columns))
+    for name, mask in masks.items():
+        frame_stack = native_to_frames(np.asarray(mask) > 0)
+        if frame_stack.shape != expected:
+            raise InputError(f"{series.folder}: {name} mask shape {frame_stack.shape} is not the series grid {expected}")
+        frames.append(frame_stack)
+    pixel_array = np.stack(frames, axis=-1).astype(np.uint8)
+    algorithm = hd.AlgorithmIdentificationSequence(
+        name="lesionseg", family=codes.cid7162.ArtificialIntelligence, version=software_version
+    )
+    property_types = {
+        "lesion": (codes.SCT.MorphologicallyAbnormalStructure, codes.SCT.Lesion),
+        "cord": (codes.SCT.Tissue, codes.SCT.SpinalCord),
+    }
+    descriptions = []
+    for number, name in enumerate(masks, start=1):
+        category, kind = property_types.get(name, (codes.SCT.Tissue, codes.SCT.Tissue))
+        descriptions.append(
+            hd.seg.SegmentDescription(
+                segment_number=number,
+                segment_label=name,
+                segmented_property_category=category,
+                segmented_property_type=kind,
+                algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+                algorithm_identification=algorithm,
+            )
+        )
+    seg = hd.seg.Segmentation(
+        source_images=sources,
+        pixel_array=pixel_array,
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=descriptions,
+        series_instance_uid=hd.UID(),
+        series_number=series_number,
+        sop_instance_uid=hd.UID(),
+        instance_number=1,
+        manufacturer="lesionseg",
+        manufacturer_model_name="lesionseg",
+        software_versions=software_version,
+        device_serial_number="0",
+        series_description="lesionseg (research use, not a diagnostic device)",
+        omit_empty_frames=False,
+    )
+    return atomic_write(Path(path), lambda temporary: seg.save_as(temporary))

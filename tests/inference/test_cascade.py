@@ -1,0 +1,126 @@
+"""The cascade: cord first, lesions in a crop, restriction to the cord, fallback, FP filter, native outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from lesionseg.cli.main import app
+from lesionseg.config import load_config
+from lesionseg.inference.batch import run_batch
+from lesionseg.inference.cascade import CascadePredictor, load_pipeline
+from lesionseg.inference.fp_reduction import FalsePositiveFilter
+from lesionseg.inference.predictor import Prediction, Predictor
+from lesionseg.io.nifti import load_image, load_label_for
+from lesionseg.transforms.postprocessing import dilate_mm
+from tests.conftest import CONFIGS, real_path
+
+
+class _ConstantLogits(torch.nn.Module):
+    """A 'network' whose output is the same logit everywhere."""
+
+    def __init__(self, logit: float) -> None:
+        super().__init__()
+        self.logit = logit
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.full_like(x, self.logit)
+
+
+def _constant_predictor(logit: float) -> Predictor:
+    return Predictor(_ConstantLogits(logit), load_config(CONFIGS / "tiny.yaml"), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def trained_tiny_cord_model(tmp_path_factory: pytest.TempPathFactory, phantom_dataset: Path) -> Path:
+    from lesionseg.training.trainer import train
+
+    config = load_config(CONFIGS / "tiny.yaml", ["data.target=cord", "train.steps=30", "train.val_every=30"])
+    return train(config, data_root=phantom_dataset, run_dir=tmp_path_factory.mktemp("cord_run")).model_dir
+
+
+def _phantom(phantom_dataset: Path, subject: str = "sub-002"):  # noqa: ANN202
+    image = load_image(phantom_dataset / subject / "anat" / f"{subject}_T2w.nii.gz")
+    cord = load_label_for(image, phantom_dataset / "derivatives/labels" / subject / "anat" / f"{subject}_T2w_seg-manual.nii.gz")
+    return image, cord.data
+
+
+def test_lesions_stay_inside_the_dilated_cord(phantom_dataset: Path) -> None:
+    image, cord = _phantom(phantom_dataset)
+    everywhere = _constant_predictor(10.0)  # would call every voxel a lesion
+    result = CascadePredictor(None, everywhere).predict_loaded(image, cord_mask=cord)
+    allowed = dilate_mm(cord, image.spacing_mm, everywhere.config.cascade.cord_dilation_mm)
+    assert result.lesion.mask.any()
+    assert not (result.lesion.mask & (1 - allowed)).any()
+    assert result.box is not None and result.warning == ""
+    assert result.lesion.mask.shape == image.data.shape
+
+
+def test_without_restriction_the_crop_bounds_the_lesions(phantom_dataset: Path) -> None:
+    image, cord = _phantom(phantom_dataset)
+    config = load_config(CONFIGS / "tiny.yaml", ["cascade.restrict_to_cord=false"])
+    result = CascadePredictor(None, _constant_predictor(10.0), cascade=config.cascade).predict_loaded(image, cord_mask=cord)
+    (x0, x1), (y0, y1), (z0, z1) = result.box
+    assert result.lesion.mask.sum() == (x1 - x0) * (y1 - y0) * (z1 - z0)
+    assert result.lesion.mask.sum() < result.lesion.mask.size
+
+
+def test_no_cord_falls_back_to_whole_image_with_a_warning(phantom_dataset: Path) -> None:
+    image, _ = _phantom(phantom_dataset)
+    nowhere = _constant_predictor(-10.0)
+    result = CascadePredictor(nowhere, _constant_predictor(10.0)).predict_loaded(image)
+    assert result.box is None and "no cord found" in result.warning and str(image.path) in result.warning
+    assert result.lesion.mask.all()
+
+
+def test_fp_filter_keeps_or_removes_candidates(phantom_dataset: Path) -> None:
+    image, cord = _phantom(phantom_dataset)
+    candidates = np.zeros(image.data.shape, dtype=np.uint8)
+    candidates[cord > 0] = 1
+    candidates[:2, :2, :2] = 1  # a second, separate candidate
+    first = Prediction(candidates.astype(np.float32), candidates, image.affine, image.geometry)
+    kept = FalsePositiveFilter(_constant_predictor(10.0))(image, first)
+    assert np.array_equal(kept.mask, candidates)
+    removed = FalsePositiveFilter(_constant_predictor(-10.0))(image, first)
+    assert removed.mask.sum() == 0
+    labels, scores = FalsePositiveFilter(_constant_predictor(0.0)).scores(image, candidates)
+    assert labels.max() == 2 and scores == pytest.approx([0.5, 0.5])
+
+
+def test_cascade_outputs_are_on_native_grids(trained_tiny_cord_model: Path, trained_tiny_model: Path, tmp_path: Path) -> None:
+    predictor = load_pipeline(cascade=(trained_tiny_cord_model, trained_tiny_model), device="cpu")
+    paths = [real_path("sct-errsm30/t2/t2.nii.gz"), real_path("sct-errsm30/t2s/t2s.nii.gz")]
+    records = run_batch(predictor, paths, tmp_path)
+    assert [r.status for r in records] == ["ok", "ok"]
+    for path, record in zip(paths, records, strict=True):
+        source = nib.load(path)
+        for output in (record.output, record.cord_output):
+            written = nib.load(output)
+            assert written.shape == source.shape[:3]
+            np.testing.assert_array_equal(written.affine, source.affine)
+        assert Path(record.cord_output).name.endswith("_seg.nii.gz")
+
+
+def test_cascade_bundle_folder_and_cli(trained_tiny_cord_model: Path, trained_tiny_model: Path, phantom_dataset: Path, tmp_path: Path) -> None:
+    import shutil
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(trained_tiny_cord_model, bundle / "cord")
+    shutil.copytree(trained_tiny_model, bundle / "lesion")
+    assert isinstance(load_pipeline(bundle, device="cpu"), CascadePredictor)
+    result = CliRunner().invoke(
+        app, ["infer", str(phantom_dataset / "sub-001"), "--cascade", str(trained_tiny_cord_model), str(trained_tiny_model), "--out", str(tmp_path / "out")]
+    )
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "out").rglob("*_seg.nii.gz"))) == 3
+    assert len(list((tmp_path / "out").rglob("*_lesionseg.nii.gz"))) == 3
+
+
+def test_infer_without_any_model_is_an_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["infer", str(tmp_path)])
+    assert result.exit_code == 1 and "--cascade" in result.output

@@ -1,0 +1,64 @@
+"""The lesion table: volumes, scanner coordinates, extent along the cord, levels, minimum size."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lesionseg.inference.lesions import cord_axis, lesion_table, remove_small_lesions
+from lesionseg.io.nifti import load_image, load_label_for
+from tests.conftest import real_path
+
+
+def test_volume_centroid_and_extent_on_an_anisotropic_grid() -> None:
+    affine = np.diag([0.5, 0.5, 3.0, 1.0])
+    affine[:3, 3] = [-10.0, 20.0, 5.0]
+    mask = np.zeros((20, 20, 10), dtype=np.uint8)
+    mask[4:8, 6:10, 2:5] = 1  # 4 x 4 x 3 voxels = 2 x 2 x 9 mm
+    probabilities = mask * 0.8
+    probabilities[5, 7, 3] = 0.97
+    table = lesion_table(mask, affine, probabilities=probabilities)
+    assert table.count == 1
+    row = table.lesions[0]
+    assert row.volume_mm3 == pytest.approx(48 * 0.75)
+    assert row.centroid_ras_mm == pytest.approx((-10 + 5.5 * 0.5, 20 + 7.5 * 0.5, 5 + 3 * 3.0))
+    assert row.centroid_lps_mm == pytest.approx((10 - 2.75, -20 - 3.75, 14.0))
+    assert row.extent_along_cord_mm == pytest.approx(9.0)  # no cord: along the superior axis
+    assert row.max_probability == pytest.approx(0.97)
+    assert row.vertebral_level is None
+    assert table.total_volume_mm3 == pytest.approx(36.0)
+
+
+def test_extent_follows_a_tilted_cord() -> None:
+    cord = np.zeros((60, 60, 60), dtype=np.uint8)
+    lesion = np.zeros_like(cord)
+    for t in range(60):  # a cord along the x = z diagonal
+        cord[t, 28:32, max(0, t - 2) : t + 2] = 1
+    for t in range(20, 30):
+        lesion[t, 29:31, t] = 1  # 10 voxels along the diagonal: about 10 * sqrt(2) mm
+    axis = cord_axis(cord, np.eye(4))
+    assert axis == pytest.approx(np.array([1, 0, 1]) / np.sqrt(2), abs=0.05)
+    row = lesion_table(lesion, np.eye(4), cord=cord).lesions[0]
+    assert row.extent_along_cord_mm == pytest.approx(9 * np.sqrt(2) + 1 / np.sqrt(2), abs=0.6)
+
+
+def test_minimum_size_and_connectivity() -> None:
+    mask = np.zeros((10, 10, 10), dtype=np.uint8)
+    mask[1, 1, 1] = 1  # 1 mm3
+    mask[5:8, 5:8, 5:8] = 1  # 27 mm3
+    assert lesion_table(mask, np.eye(4)).count == 2
+    assert lesion_table(mask, np.eye(4), min_volume_mm3=1.0).count == 1
+    assert remove_small_lesions(mask, (1, 1, 1), 1.0).sum() == 27
+
+
+def test_vertebral_level_from_the_pam50_level_map() -> None:
+    template = load_image(real_path("pam50-small/PAM50_small_t2.nii.gz"))
+    cord = load_label_for(template, real_path("pam50-small/PAM50_small_cord.nii.gz")).data
+    levels = np.rint(load_image(real_path("pam50-small/PAM50_small_levels.nii.gz")).data).astype(int)
+    level_voxels = np.argwhere((levels == 4) & (cord > 0))
+    lesion = np.zeros_like(cord)
+    centre = level_voxels[len(level_voxels) // 2]
+    lesion[tuple(centre)] = 1
+    lesion[centre[0], centre[1], centre[2] + 1] = 1
+    table = lesion_table(lesion, template.affine, cord=cord, levels=levels)
+    assert table.lesions[0].vertebral_level == 4
