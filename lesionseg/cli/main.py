@@ -44,3 +44,7 @@ app.command(help="Write synthetic spinal-cord phantoms with lesions (BIDS).")(sy
 app.command(help="Train a lesion (or cord) model from a YAML config on a BIDS dataset.")(train)
 app.command(help="Segment lesions in NIfTI files, folders or BIDS datasets.")(infer)
 app.command(help="Compare predicted masks with ground truth: Dice, precision, recall, volumes.")(evaluate)
+
+
+if __name__ == "__main__":
+    app()

@@ -31,7 +31,7 @@ from lesionseg.errors import InputError, LesionsegError
 from lesionseg.inference.cascade import CascadePrediction, CascadePredictor
 from lesionseg.inference.lesions import LesionTable, lesion_table
 from lesionseg.inference.predictor import Prediction, Predictor
-from lesionseg.io.atomic import atomic_write_text
+from lesionseg.io.atomic import atomic_write_text, remove_stale_temporaries
 from lesionseg.io.dicom import DicomSeries, find_series, is_dicom_folder, load_series, select_series, write_dicom_seg
 from lesionseg.io.nifti import LoadedImage, is_nifti, load_image, strip_nifti_extension
 
@@ -197,6 +197,9 @@ def run_batch(
     if soft and not options.soft:
         options = BatchOptions(**{**asdict(options), "soft": True})
     out_dir = Path(out_dir)
+    stale = remove_stale_temporaries(out_dir)
+    if stale:
+        logger.warning("removed %d unfinished file(s) left in %s by an interrupted run", stale, out_dir)
     items, records = collect_inputs(inputs, options=options, out_dir=out_dir)
     if not items and not records:
         records.append(InferenceRecord(", ".join(map(str, inputs)), "failed", "", 0, 0.0, 0.0, "no NIfTI files or DICOM series found"))

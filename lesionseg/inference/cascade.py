@@ -22,8 +22,8 @@ import numpy as np
 
 from lesionseg.config import CascadeConfig
 from lesionseg.inference.fp_reduction import FalsePositiveFilter
-from lesionseg.inference.predictor import Prediction, Predictor
-from lesionseg.io.nifti import LoadedImage, load_image
+from lesionseg.inference.predictor import Prediction, Predictor, load_timed
+from lesionseg.io.nifti import LoadedImage
 from lesionseg.transforms.cropping import Box, box_slices, crop_affine, crop_box_around
 from lesionseg.transforms.postprocessing import dilate_mm, keep_largest_component
 
@@ -137,9 +137,7 @@ class CascadePredictor:
         Raises:
             InputError: the file fails validation.
         """
-        started = time.perf_counter()
-        image = load_image(path)
-        load_seconds = time.perf_counter() - started
+        image, load_seconds = load_timed(path)
         result = self.predict_loaded(image)
         result.seconds["load"] = load_seconds
         return result

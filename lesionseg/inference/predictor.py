@@ -33,6 +33,13 @@ from lesionseg.transforms.preprocessing import preprocessing, resample_to_grid, 
 logger = logging.getLogger(__name__)
 
 
+def load_timed(path: str | Path) -> tuple[LoadedImage, float]:
+    """:func:`~lesionseg.io.nifti.load_image` and the seconds it took."""
+    started = time.perf_counter()
+    image = load_image(path)
+    return image, time.perf_counter() - started
+
+
 def resolve_device(device: str) -> torch.device:
     """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
     if device == "auto":
@@ -253,9 +260,7 @@ class Predictor:
         Raises:
             InputError: the file fails validation (see :func:`lesionseg.io.nifti.load_image`).
         """
-        started = time.perf_counter()
-        image = load_image(path)
-        load_seconds = time.perf_counter() - started
+        image, load_seconds = load_timed(path)
         prediction = self.predict_loaded(image)
         prediction.seconds["load"] = load_seconds
         return prediction

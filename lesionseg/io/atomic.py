@@ -56,3 +56,21 @@ def atomic_write(destination: Path, write: Callable[[Path], None]) -> Path:
 def atomic_write_text(destination: Path, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``destination`` atomically."""
     return atomic_write(destination, lambda path: path.write_text(text, encoding="utf-8"))
+
+
+def remove_stale_temporaries(folder: Path) -> int:
+    """Delete temporary files a killed writer left under ``folder`` (``.<name>.<random>.part<suffix>``).
+
+    Returns:
+        How many were removed.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    removed = 0
+    for path in folder.rglob(".*.part*"):
+        if path.is_file():
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed += 1
+    return removed

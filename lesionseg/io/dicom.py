@@ -11,14 +11,17 @@ requires) and never logged or written anywhere else.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pydicom
+from pydicom.misc import is_dicom
 import SimpleITK as sitk
 import torchio as tio
 
@@ -46,9 +49,26 @@ class DicomSeries:
         return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "series"
 
 
+@contextlib.contextmanager
+def _quiet_itk() -> Iterator[None]:
+    """Silence ITK's own warnings (GDCM prints one for every folder without a series)."""
+    previous = sitk.ProcessObject.GetGlobalWarningDisplay()
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)
+    try:
+        yield
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(previous)
+
+
 def is_dicom_folder(folder: Path) -> bool:
-    """True when the folder (not its sub-folders) holds at least one DICOM series."""
-    return folder.is_dir() and bool(sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder)))
+    """True when the folder (not its sub-folders) holds a DICOM file (``DICM`` preamble) that GDCM groups into
+    a series."""
+    if not folder.is_dir():
+        return False
+    if not any(p.is_file() and is_dicom(p) for p in folder.iterdir()):
+        return False
+    with _quiet_itk():
+        return bool(sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder)))
 
 
 def find_series(folder: str | Path) -> list[DicomSeries]:
@@ -60,7 +80,8 @@ def find_series(folder: str | Path) -> list[DicomSeries]:
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"{folder}: not a folder")
-    uids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
+    with _quiet_itk():
+        uids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
     if not uids:
         raise InputError(f"{folder}: no DICOM series found")
     found = []

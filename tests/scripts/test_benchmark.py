@@ -15,7 +15,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "benchmark.py"
 @pytest.mark.slow
 def test_quick_benchmark_writes_results(tmp_path: Path) -> None:
     completed = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--out", str(tmp_path)], capture_output=True, text=True, timeout=600
+        [sys.executable, str(SCRIPT), "--quick", "--out", str(tmp_path)], capture_output=True, encoding="utf-8", errors="replace", timeout=600
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
     results = json.loads((tmp_path / "benchmark.json").read_text())

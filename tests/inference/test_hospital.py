@@ -1,0 +1,129 @@
+"""Hospital use: DICOM in -> NIfTI + DICOM SEG + lesion table + HTML report out; TTA, ensembles, uncertainty,
+minimum lesion size; resuming a killed batch with --skip-existing."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pydicom
+import pytest
+
+from lesionseg.inference.batch import BatchOptions, run_batch
+from lesionseg.inference.predictor import Predictor
+from lesionseg.io.dicom import find_series, native_to_frames
+from lesionseg.io.nifti import load_image
+from tests.dicom_helpers import write_dicom_series
+
+
+@pytest.fixture(scope="module")
+def dicom_input(phantom_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("hospital") / "PATIENT1"
+    write_dicom_series(phantom_dataset / "sub-002/anat/sub-002_T2w.nii.gz", folder, description="T2 SAG")
+    return folder
+
+
+def test_dicom_in_gives_nifti_seg_table_and_report(trained_tiny_model: Path, phantom_dataset: Path, dicom_input: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from lesionseg.cli.main import app
+
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app, ["infer", str(dicom_input), "--model", str(trained_tiny_model), "--out", str(out), "--format", "dicom-seg",
+              "--threshold", "0.2", "--device", "cpu"],
+    )
+    assert result.exit_code == 0, result.output
+    stem = "T2_SAG"
+    nifti_mask = out / f"{stem}_lesionseg.nii.gz"
+    for name in (f"{stem}_seg.dcm", f"{stem}_lesions.csv", f"{stem}_lesions.json", f"{stem}_report.html", "index.html", "summary.csv"):
+        assert (out / name).is_file(), name
+
+    # the DICOM path gives the same mask, in world space, as the NIfTI path
+    predictor = Predictor.from_model(trained_tiny_model, device="cpu")
+    predictor.config.infer.threshold = 0.2
+    from_nifti = predictor.predict(phantom_dataset / "sub-002/anat/sub-002_T2w.nii.gz")
+    from_dicom = load_image(nifti_mask, kind="label")
+    assert from_dicom.data.shape == from_nifti.mask.shape
+    np.testing.assert_allclose(from_dicom.affine, from_nifti.affine, atol=1e-3)
+    np.testing.assert_array_equal(from_dicom.data, from_nifti.mask)
+
+    # the SEG holds the same mask, frame by frame
+    import highdicom as hd
+
+    series = find_series(dicom_input)[0]
+    seg = hd.seg.segread(out / f"{stem}_seg.dcm")
+    uids = [pydicom.dcmread(f).SOPInstanceUID for f in series.files]
+    frames = seg.get_pixels_by_source_instance(source_sop_instance_uids=uids, segment_numbers=[1])[..., 0]
+    native = np.asanyarray(nib.load(nifti_mask).dataobj)
+    np.testing.assert_array_equal(frames, native_to_frames(native))
+
+    table = json.loads((out / f"{stem}_lesions.json").read_text())
+    assert table["count"] == len(table["lesions"])
+    assert table["total_volume_mm3"] == pytest.approx(float(native.sum()) * float(np.prod(nib.load(nifti_mask).header.get_zooms()[:3])), rel=1e-3)
+    page = (out / f"{stem}_report.html").read_text()
+    assert "Research use, not a diagnostic device" in page and "PHANTOM" not in page  # no patient identifiers
+
+
+def test_dicom_seg_for_nifti_input_is_a_warning(trained_tiny_model: Path, phantom_dataset: Path, tmp_path: Path) -> None:
+    predictor = Predictor.from_model(trained_tiny_model, device="cpu")
+    records = run_batch(predictor, [phantom_dataset / "sub-001/anat/sub-001_T2w.nii.gz"], tmp_path, options=BatchOptions(dicom_seg=True))
+    assert records[0].status == "ok" and "not a DICOM series" in records[0].warning
+
+
+def test_tta_ensemble_and_uncertainty(trained_tiny_model: Path, phantom_dataset: Path, tmp_path: Path) -> None:
+    image = phantom_dataset / "sub-001/anat/sub-001_T2w.nii.gz"
+    single = Predictor.from_model(trained_tiny_model, device="cpu").predict(image)
+    assert single.variance is None
+    twice = Predictor.from_model([trained_tiny_model, trained_tiny_model], device="cpu").predict(image)
+    np.testing.assert_allclose(twice.probabilities, single.probabilities, atol=1e-5)
+    assert twice.variance is not None and float(twice.variance.max()) < 1e-6
+    flipped = Predictor.from_model(trained_tiny_model, device="cpu", tta=True)
+    records = run_batch(flipped, [image], tmp_path, options=BatchOptions(uncertainty=True))
+    uncertainty = nib.load(tmp_path / "sub-001_T2w_lesionseg-uncertainty.nii.gz")
+    assert records[0].status == "ok" and uncertainty.get_data_dtype() == np.float32
+    assert float(uncertainty.get_fdata().max()) > 0  # flips disagree somewhere
+
+
+def test_minimum_lesion_size(trained_tiny_model: Path, phantom_dataset: Path) -> None:
+    predictor = Predictor.from_model(trained_tiny_model, device="cpu")
+    predictor.config.infer.threshold = 0.05
+    image = phantom_dataset / "sub-002/anat/sub-002_T2w.nii.gz"
+    everything = predictor.predict(image).mask.sum()
+    predictor.config.infer.min_lesion_mm3 = 1e9
+    assert everything > 0 and predictor.predict(image).mask.sum() == 0
+
+
+def test_killed_batch_resumes_with_skip_existing(trained_tiny_model: Path, phantom_dataset: Path, tmp_path: Path) -> None:
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    for index in range(8):
+        shutil.copy(phantom_dataset / "sub-003/anat/sub-003_T2w.nii.gz", inputs / f"scan{index}_T2w.nii.gz")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "lesionseg.cli.main", "infer", str(inputs), "--model", str(trained_tiny_model), "--out", str(out), "--device", "cpu"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(out.glob("*_lesionseg.nii.gz"))) < 2:
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    done_before = len(list(out.glob("*_lesionseg.nii.gz")))
+    assert 2 <= done_before < 8, "the kill should land mid-batch"
+    for mask in out.glob("*_lesionseg.nii.gz"):
+        nib.load(mask).get_fdata()  # every visible output is complete
+    finished = subprocess.run([*command, "--skip-existing"], capture_output=True, encoding="utf-8", errors="replace", timeout=300)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    masks = sorted(out.glob("*_lesionseg.nii.gz"))
+    assert len(masks) == 8
+    for mask in masks:
+        nib.load(mask).get_fdata()
+    assert not list(out.rglob(".*.part*"))
+    assert f"{done_before} skipped" in finished.stderr
