@@ -33,6 +33,9 @@ def infer(
     skip_existing: Annotated[bool, typer.Option(help="Skip inputs whose lesion mask already exists (resume).")] = False,
     series_uid: Annotated[str | None, typer.Option(help="DICOM: only this SeriesInstanceUID.")] = None,
     series_description: Annotated[str | None, typer.Option(help="DICOM: only series whose description matches.")] = None,
+    levels_suffix: Annotated[
+        str | None, typer.Option(help="Vertebral levels for the lesion table from <stem>_<SUFFIX>.nii.gz beside each input.")
+    ] = None,
     report: Annotated[bool, typer.Option(help="HTML report per image and OUT/index.html.")] = True,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda.")] = "auto",
     overlap: Annotated[float | None, typer.Option(help="Sliding-window overlap (default: the model's).")] = None,
@@ -65,6 +68,7 @@ def infer(
             skip_existing=skip_existing,
             series_uid=series_uid,
             series_description=series_description,
+            levels_suffix=levels_suffix,
             software_version=__version__,
         )
         reports: dict[str, Path] = {}

@@ -26,6 +26,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+
 from lesionseg.constants import CORD_OUTPUT_SUFFIX, LESION_OUTPUT_SUFFIX, LESION_SOFT_OUTPUT_SUFFIX, NIFTI_EXTENSIONS
 from lesionseg.errors import InputError, LesionsegError
 from lesionseg.inference.cascade import CascadePrediction, CascadePredictor
@@ -34,12 +36,15 @@ from lesionseg.inference.predictor import Prediction, Predictor
 from lesionseg.io.atomic import atomic_write_text, remove_stale_temporaries
 from lesionseg.io.dicom import DicomSeries, find_series, is_dicom_folder, load_series, select_series, write_dicom_seg
 from lesionseg.io.nifti import LoadedImage, is_nifti, load_image, strip_nifti_extension
+from lesionseg.io.validate import check_same_grid
 
 logger = logging.getLogger(__name__)
 
 #: Folders never searched for inputs: BIDS derivatives hold labels and outputs, not scans.
 SKIPPED_FOLDERS = ("derivatives",)
 UNCERTAINTY_SUFFIX = "lesionseg-uncertainty"
+#: Names of the masks inference writes, never taken as inputs when found in the output folder.
+OUTPUT_SUFFIXES = tuple(f"_{s}" for s in (LESION_OUTPUT_SUFFIX, LESION_SOFT_OUTPUT_SUFFIX, UNCERTAINTY_SUFFIX, CORD_OUTPUT_SUFFIX))
 
 
 @dataclass(frozen=True)
@@ -84,7 +89,10 @@ class BatchOptions:
     skip_existing: bool = False
     series_uid: str | None = None
     series_description: str | None = None
+    #: lesion table: connectivity of lesions, and the suffix of a vertebral level map beside each NIfTI input
+    #: (``<stem>_<levels_suffix>.nii.gz``, integer levels, 0 outside), when there is one
     lesion_connectivity: int = 26
+    levels_suffix: str | None = None
     software_version: str = "unknown"
 
 
@@ -127,11 +135,15 @@ def collect_inputs(
                 relative = folder.relative_to(path)
                 if any(part in SKIPPED_FOLDERS or part.startswith(".") for part in relative.parts):
                     continue
-                if out_resolved is not None and (folder.resolve() == out_resolved or out_resolved in folder.resolve().parents):
-                    continue
+                in_out = out_resolved is not None and (folder.resolve() == out_resolved or out_resolved in folder.resolve().parents)
                 for candidate in sorted(folder.iterdir()):
-                    if candidate.is_file() and is_nifti(candidate) and not candidate.name.startswith("."):
-                        found.append(InputFile(candidate, relative))
+                    if not (candidate.is_file() and is_nifti(candidate)) or candidate.name.startswith("."):
+                        continue
+                    if in_out and strip_nifti_extension(candidate).endswith(OUTPUT_SUFFIXES):
+                        continue  # our own outputs, from this or an earlier run
+                    if options.levels_suffix and strip_nifti_extension(candidate).endswith(f"_{options.levels_suffix}"):
+                        continue  # a level map, not a scan
+                    found.append(InputFile(candidate, relative))
                 if _has_other_files(folder) and is_dicom_folder(folder):
                     add_dicom(folder, relative)
         elif path.is_file() and is_nifti(path):
@@ -263,6 +275,7 @@ def _predict_one(
         image.affine,
         probabilities=prediction.probabilities,
         cord=cord.mask if cord is not None else None,
+        levels=_level_map(item, image, options),
         connectivity=options.lesion_connectivity,
     )
     write_lesion_table(table, item, out_dir)
@@ -289,6 +302,19 @@ def _predict_one(
     if on_result is not None:
         on_result(item, image, prediction, cord, table, record)
     return record
+
+
+def _level_map(item: InputFile, image: LoadedImage, options: BatchOptions) -> np.ndarray | None:
+    """The vertebral level map beside a NIfTI input (canonical grid, integers), or None."""
+    if options.levels_suffix is None or item.series is not None:
+        return None
+    for extension in NIFTI_EXTENSIONS:
+        path = item.path.with_name(f"{item.stem}_{options.levels_suffix}{extension}")
+        if path.is_file():
+            levels = load_image(path)
+            check_same_grid(image.path, image.geometry.shape, image.geometry.affine, path, levels.geometry.shape, levels.geometry.affine)
+            return np.rint(levels.data).astype(np.int32)
+    return None
 
 
 def write_summary(records: Sequence[InferenceRecord], path: Path) -> Path:

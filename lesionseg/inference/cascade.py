@@ -120,7 +120,9 @@ class CascadePredictor:
                 variance = np.zeros(image.data.shape, dtype=np.float32)
                 variance[crop] = crop_variance
             if self.cascade.restrict_to_cord:
-                probabilities *= dilate_mm(cord.mask, image.spacing_mm, self.cascade.cord_dilation_mm)
+                # only inside the crop: outside it probabilities are 0 already, and dilating the whole volume
+                # costs as much as the lesion network on a large scan
+                probabilities[crop] *= dilate_mm(cord.mask[crop], image.spacing_mm, self.cascade.cord_dilation_mm)
         mask = self.lesion.threshold(probabilities, image.spacing_mm)
         lesion = Prediction(probabilities, mask, image.affine, image.geometry, variance=variance)
         seconds["lesion"] = time.perf_counter() - started

@@ -127,3 +127,26 @@ def test_killed_batch_resumes_with_skip_existing(trained_tiny_model: Path, phant
         nib.load(mask).get_fdata()
     assert not list(out.rglob(".*.part*"))
     assert f"{done_before} skipped" in finished.stderr
+
+
+def test_levels_beside_the_input_fill_the_lesion_table(tmp_path: Path) -> None:
+    from lesionseg.config import load_config
+    from tests.conftest import CONFIGS, real_path
+    from tests.inference.test_cascade import _ConstantLogits
+
+    shutil.copy(real_path("pam50-small/PAM50_small_t2.nii.gz"), tmp_path / "pam_T2w.nii.gz")
+    shutil.copy(real_path("pam50-small/PAM50_small_levels.nii.gz"), tmp_path / "pam_T2w_levels.nii.gz")
+    everywhere = Predictor(_ConstantLogits(10.0), load_config(CONFIGS / "tiny.yaml"), device="cpu")
+    records = run_batch(everywhere, [tmp_path], tmp_path / "out", options=BatchOptions(levels_suffix="levels"))
+    assert [r.status for r in records] == ["ok"]  # the level map is not taken as a scan
+    table = json.loads((tmp_path / "out/pam_T2w_lesions.json").read_text())
+    assert table["lesions"][0]["vertebral_level"] is not None
+
+
+def test_outputs_in_the_input_folder_are_not_inputs(trained_tiny_model: Path, phantom_dataset: Path, tmp_path: Path) -> None:
+    shutil.copy(phantom_dataset / "sub-001/anat/sub-001_T2w.nii.gz", tmp_path / "scan_T2w.nii.gz")
+    predictor = Predictor.from_model(trained_tiny_model, device="cpu")
+    first = run_batch(predictor, [tmp_path], tmp_path)
+    second = run_batch(predictor, [tmp_path], tmp_path)
+    assert [r.status for r in first] == ["ok"] and [r.status for r in second] == ["ok"]
+    assert (tmp_path / "scan_T2w.nii.gz").is_file() and not list(tmp_path.glob("*_lesionseg_lesionseg*"))
