@@ -208,6 +208,8 @@ def train(
 
     step, best_dice, best_step = 0, None, None
     if resume:
+        if not (run_dir / "last.pt").is_file():
+            raise TrainingError(f"{run_dir}: no last.pt to resume from (train without --resume first)")
         state = load_checkpoint(run_dir / "last.pt", map_location=device)
         network.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])

@@ -67,7 +67,7 @@ def test_resume_continues_the_step_count(phantom_dataset: Path, tmp_path: Path) 
 
 def test_resume_without_checkpoint_is_an_error(phantom_dataset: Path, tmp_path: Path) -> None:
     config = load_config(CONFIGS / "tiny.yaml", ["train.steps=2"])
-    with pytest.raises(Exception, match="no such checkpoint"):
+    with pytest.raises(TrainingError, match="no last.pt to resume from"):
         train(config, data_root=phantom_dataset, run_dir=tmp_path, resume=True)
 
 
