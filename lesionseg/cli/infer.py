@@ -36,6 +36,7 @@ def infer(
     levels_suffix: Annotated[
         str | None, typer.Option(help="Vertebral levels for the lesion table from <stem>_<SUFFIX>.nii.gz beside each input.")
     ] = None,
+    max_voxels: Annotated[int, typer.Option(help="Refuse larger images (from their header, before reading).")] = 512 * 512 * 1024,
     report: Annotated[bool, typer.Option(help="HTML report per image and OUT/index.html.")] = True,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda.")] = "auto",
     overlap: Annotated[float | None, typer.Option(help="Sliding-window overlap (default: the model's).")] = None,
@@ -69,6 +70,7 @@ def infer(
             series_uid=series_uid,
             series_description=series_description,
             levels_suffix=levels_suffix,
+            max_voxels=max_voxels,
             software_version=__version__,
         )
         reports: dict[str, Path] = {}

@@ -35,7 +35,7 @@ from lesionseg.inference.lesions import LesionTable, lesion_table
 from lesionseg.inference.predictor import Prediction, Predictor
 from lesionseg.io.atomic import atomic_write_text, remove_stale_temporaries
 from lesionseg.io.dicom import DicomSeries, find_series, is_dicom_folder, load_series, select_series, write_dicom_seg
-from lesionseg.io.nifti import LoadedImage, is_nifti, load_image, strip_nifti_extension
+from lesionseg.io.nifti import MAX_VOXELS, LoadedImage, is_nifti, load_image, strip_nifti_extension
 from lesionseg.io.validate import check_same_grid
 
 logger = logging.getLogger(__name__)
@@ -93,6 +93,7 @@ class BatchOptions:
     #: (``<stem>_<levels_suffix>.nii.gz``, integer levels, 0 outside), when there is one
     lesion_connectivity: int = 26
     levels_suffix: str | None = None
+    max_voxels: int = MAX_VOXELS
     software_version: str = "unknown"
 
 
@@ -118,6 +119,7 @@ def collect_inputs(
     found: list[InputFile] = []
     failed: list[InferenceRecord] = []
     out_resolved = out_dir.resolve() if out_dir is not None else None
+    seen: set[Path] = set()
 
     def add_dicom(folder: Path, relative: Path) -> None:
         try:
@@ -130,7 +132,8 @@ def collect_inputs(
     for raw in inputs:
         path = Path(raw)
         if path.is_dir():
-            folders = [path, *sorted(p for p in path.rglob("*") if p.is_dir())]
+            # symlinked folders are not followed: a link back up the tree would list files twice (or forever)
+            folders = [path, *sorted(p for p in path.rglob("*") if p.is_dir() and not p.is_symlink())]
             for folder in folders:
                 relative = folder.relative_to(path)
                 if any(part in SKIPPED_FOLDERS or part.startswith(".") for part in relative.parts):
@@ -143,7 +146,9 @@ def collect_inputs(
                         continue  # our own outputs, from this or an earlier run
                     if options.levels_suffix and strip_nifti_extension(candidate).endswith(f"_{options.levels_suffix}"):
                         continue  # a level map, not a scan
-                    found.append(InputFile(candidate, relative))
+                    if candidate.resolve() not in seen:
+                        seen.add(candidate.resolve())
+                        found.append(InputFile(candidate, relative))
                 if _has_other_files(folder) and is_dicom_folder(folder):
                     add_dicom(folder, relative)
         elif path.is_file() and is_nifti(path):
@@ -159,18 +164,18 @@ def output_path(out_dir: Path, item: InputFile, suffix: str = LESION_OUTPUT_SUFF
     return out_dir / item.relative_folder / f"{item.stem}_{suffix}{extension}"
 
 
-def load_input(item: InputFile) -> LoadedImage:
+def load_input(item: InputFile, max_voxels: int = MAX_VOXELS) -> LoadedImage:
     """Load and validate one input (NIfTI file or DICOM series)."""
-    return load_series(item.series) if item.series is not None else load_image(item.path)
+    return load_series(item.series) if item.series is not None else load_image(item.path, max_voxels=max_voxels)
 
 
-def _prefetched(items: Sequence[InputFile]) -> Iterator[tuple[InputFile, Future]]:
+def _prefetched(items: Sequence[InputFile], max_voxels: int) -> Iterator[tuple[InputFile, Future]]:
     """Yield each item with a future of its loaded image; the next one loads while the current one runs."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lesionseg-load") as pool:
-        pending = [pool.submit(load_input, item) for item in items[:1]]
+        pending = [pool.submit(load_input, item, max_voxels) for item in items[:1]]
         for index, item in enumerate(items):
             if index + 1 < len(items):
-                pending.append(pool.submit(load_input, items[index + 1]))
+                pending.append(pool.submit(load_input, items[index + 1], max_voxels))
             yield item, pending[index]
 
 
@@ -230,7 +235,7 @@ def run_batch(
         else:
             to_run.append(item)
 
-    for item, loading in _prefetched(to_run):
+    for item, loading in _prefetched(to_run, options.max_voxels):
         started = time.perf_counter()
         try:
             image = loading.result()

@@ -134,7 +134,11 @@ def _raw_header(path: Path, header_class: type) -> nib.Nifti1Header:
         return header_class.from_fileobj(handle, check=False)
 
 
-def _read(path: Path) -> tuple[nib.Nifti1Image, np.ndarray]:
+#: Largest image accepted by default (voxels): 512 x 512 x 1024, about 1 GiB as float32.
+MAX_VOXELS = 512 * 512 * 1024
+
+
+def _read(path: Path, max_voxels: int = MAX_VOXELS) -> tuple[nib.Nifti1Image, np.ndarray]:
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if path.is_dir():
@@ -151,6 +155,7 @@ def _read(path: Path) -> tuple[nib.Nifti1Image, np.ndarray]:
         raise InputError(f"{path}: not a NIfTI-1/2 image ({type(image).__name__})")
     validate.check_raw_pixdim(path, _raw_header(path, type(image.header)))
     validate.check_header(path, image)
+    validate.check_size(path, image.shape, max_voxels)
     try:
         data = np.asanyarray(image.dataobj)
     except PermissionError:
@@ -160,19 +165,22 @@ def _read(path: Path) -> tuple[nib.Nifti1Image, np.ndarray]:
     return image, data
 
 
-def load_image(path: str | Path, *, kind: Literal["image", "label"] = "image") -> LoadedImage:
+def load_image(
+    path: str | Path, *, kind: Literal["image", "label"] = "image", max_voxels: int = MAX_VOXELS
+) -> LoadedImage:
     """Load and validate a 3D NIfTI, returning it in canonical RAS orientation.
 
     Args:
         path: a .nii or .nii.gz file of any orientation, spacing and numeric dtype.
         kind: ``"image"`` (float32, must not be constant) or ``"label"`` (uint8, values must be 0/1).
+        max_voxels: larger images are refused from their header, before any voxel is read.
 
     Raises:
         InputError: unreadable or truncated file, not 3D, NaN/inf voxels, zero/negative spacing,
             constant image, or label values other than 0/1.
     """
     path = Path(path)
-    image, data = _read(path)
+    image, data = _read(path, max_voxels)
     return validated_image(path, image, data, kind=kind)
 
 

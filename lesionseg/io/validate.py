@@ -53,6 +53,16 @@ def check_raw_pixdim(path: Path, header: nib.Nifti1Header) -> None:
         raise InputError(f"{path}: voxel spacing {tuple(pixdim)} mm has a zero or negative value")
 
 
+def check_size(path: Path, shape: tuple[int, ...], max_voxels: int) -> None:
+    """Raises InputError when the header announces more than ``max_voxels`` voxels (checked before reading)."""
+    voxels = int(np.prod([int(s) for s in shape], dtype=np.float64)) if shape else 0
+    if voxels > max_voxels:
+        raise InputError(
+            f"{path}: {voxels:,} voxels ({' x '.join(map(str, shape))}) exceed the limit of {max_voxels:,}; "
+            "raise it with --max-voxels if the machine has the memory"
+        )
+
+
 def squeeze_to_3d(path: Path, data: np.ndarray) -> np.ndarray:
     """Return a 3D view of ``data``; a 4D (or 5D) image with a single volume is accepted.
 
