@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,7 +40,7 @@ from lesionseg.inference.predictor import Predictor, autocast, resolve_device
 from lesionseg.training.candidates import CANDIDATE_MAP_KEY, add_candidate_maps
 from lesionseg.training.validation import Validator, build_validation_cases
 from lesionseg.transforms.cropping import RandomCropAroundLabel
-from lesionseg.io.atomic import atomic_write_text
+from lesionseg.io.atomic import atomic_write_text, remove_stale_temporaries
 from lesionseg.io.bids import Split, discover, split_subjects
 from lesionseg.io.checkpoint import load_checkpoint, save_checkpoint, save_model_folder
 from lesionseg.networks.factory import build_network, count_parameters, size_multiple
@@ -86,6 +88,11 @@ def seed_everything(seed: int, *, deterministic: bool) -> None:
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of one epoch's data (augmentation, subject order, patch sampling)."""
+    return (seed * 1_000_003 + epoch) % 2**31
 
 
 def _check_config(config: Config) -> None:
@@ -155,7 +162,9 @@ def train(
         config: the resolved config.
         data_root: BIDS dataset (defaults to ``config.data.root``).
         run_dir: folder for checkpoints, logs and the exported model.
-        resume: continue from ``run_dir/last.pt`` (same config; ``train.steps`` may be raised).
+        resume: continue from ``run_dir/last.pt`` (same config; ``train.steps`` may be raised). The data of each
+            epoch depends only on (seed, epoch), so with ``train.deterministic`` a resumed run ends with the same
+            weights as an uninterrupted one.
         callback: progress hooks.
 
     Raises:
@@ -173,6 +182,8 @@ def train(
     _check_config(config)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    if remove_stale_temporaries(run_dir):
+        logger.warning("removed unfinished checkpoint files left in %s by an interrupted run", run_dir)
     train_config = config.train
     seed_everything(train_config.seed, deterministic=train_config.deterministic)
     device = resolve_device(train_config.device)
@@ -215,7 +226,6 @@ def train(
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         step, best_dice, best_step = int(state["step"]), state.get("best_val_dice"), state.get("best_step")
-        torch.manual_seed(train_config.seed + step)
         logger.info("resumed from %s at step %d", run_dir / "last.pt", step)
     start_step = step
 
@@ -245,38 +255,51 @@ def train(
     augment = augmentation(config.augment)
     if augment is not None:
         steps_before_sampling.append(augment)
-    queue = patch_queue(
-        train_subjects,
-        transform=tio.Compose([*steps_before_sampling, pad]),
-        sampling_map=CANDIDATE_MAP_KEY if first is not None else None,
-        patch_size=train_config.patch_size,
-        foreground_probability=train_config.foreground_probability,
-        samples_per_volume=train_config.samples_per_volume,
-        queue_length=train_config.queue_length,
-        num_workers=train_config.num_workers,
-        seed=train_config.seed + step,
-    )
-    loader = patch_loader(
-        queue,
-        batch_size=train_config.batch_size,
-        pin_memory=device.type == "cuda",
-        prefetch=train_config.prefetch_batches,
-    )
+    transform = tio.Compose([*steps_before_sampling, pad])
+    steps_per_epoch = math.ceil(len(train_subjects) * train_config.samples_per_volume / train_config.batch_size)
+
+    def epoch_batches(epoch: int, skip: int = 0) -> Iterator[dict]:
+        """The batches of one epoch: a pure function of (seed, epoch), so a resumed run sees the same data.
+
+        ``skip`` batches are drawn and dropped (resuming in the middle of an epoch).
+        """
+        seed_everything(_epoch_seed(train_config.seed, epoch), deterministic=train_config.deterministic)
+        queue = patch_queue(
+            train_subjects,
+            transform=transform,
+            sampling_map=CANDIDATE_MAP_KEY if first is not None else None,
+            patch_size=train_config.patch_size,
+            foreground_probability=train_config.foreground_probability,
+            samples_per_volume=train_config.samples_per_volume,
+            queue_length=train_config.queue_length,
+            num_workers=train_config.num_workers,
+            seed=_epoch_seed(train_config.seed, epoch),
+        )
+        loader = patch_loader(
+            queue,
+            batch_size=train_config.batch_size,
+            pin_memory=device.type == "cuda",
+            prefetch=train_config.prefetch_batches,
+        )
+        batches = iter(loader)
+        for _ in range(skip):
+            next(batches)
+        return batches
+
     writer = SummaryWriter(log_dir=str(run_dir / "tensorboard"), purge_step=step if resume else None)
 
     callback.on_start(start_step=step, total_steps=train_config.steps, parameters=parameters)
     network.train()
     wait_seconds = compute_seconds = 0.0
     started = time.perf_counter()
-    batches = iter(loader)
+    epoch, position = divmod(step, steps_per_epoch)
+    batches = epoch_batches(epoch, skip=position)
     try:
         while step < train_config.steps:
             fetch_started = time.perf_counter()
-            try:
-                batch = next(batches)
-            except StopIteration:
-                batches = iter(loader)
-                batch = next(batches)
+            if step % steps_per_epoch == 0 and step != start_step:
+                batches = epoch_batches(step // steps_per_epoch)
+            batch = next(batches)
             compute_started = time.perf_counter()
             wait_seconds += compute_started - fetch_started
 
