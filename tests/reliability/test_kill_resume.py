@@ -48,6 +48,17 @@ def _kill_after(command: list[str], delay: float, *, once: Callable[[], bool] | 
     process.wait()
 
 
+def _random_kill(
+    trial: int, command: list[str], rng: random.Random, duration: float, *, working: Callable[[], bool], window: float
+) -> None:
+    """Odd trials: a kill at any moment of the run; even trials: within ``window`` seconds after ``working()``
+    first holds (the run has started its real work), so that some kills always land mid-run."""
+    if trial % 2:
+        _kill_after(command, rng.uniform(0.3, duration))
+    else:
+        _kill_after(command, rng.uniform(0.0, window), once=working)
+
+
 def _no_partial_files(folder: Path) -> None:
     assert not list(folder.rglob(".*.part*")), "a temporary file was left behind"
 
@@ -68,10 +79,7 @@ def test_killed_training_resumes_to_identical_weights(phantom_dataset: Path, tmp
     resumed_from = []
     for trial in range(TRIALS):
         out = tmp_path / f"trial{trial}"
-        if trial % 2:  # at any moment of the run
-            _kill_after(train(out), rng.uniform(0.3, duration))
-        else:  # during training: after the first checkpoint
-            _kill_after(train(out), rng.uniform(0.0, 2.0), once=lambda out=out: (out / "last.pt").is_file())
+        _random_kill(trial, train(out), rng, duration, working=lambda out=out: (out / "last.pt").is_file(), window=2.0)
         _no_partial_files_or_complete(out)
         has_checkpoint = (out / "last.pt").is_file()
         resumed_from.append(load_checkpoint(out / "last.pt")["step"] if has_checkpoint else 0)
@@ -111,10 +119,7 @@ def test_killed_batch_reruns_to_identical_outputs(trained_tiny_model: Path, phan
     done_at_kill = []
     for trial in range(TRIALS):
         out = tmp_path / f"trial{trial}"
-        if trial % 2:  # at any moment of the run
-            _kill_after(infer(out), rng.uniform(0.3, duration))
-        else:  # during the batch: after the first output
-            _kill_after(infer(out), rng.uniform(0.0, 0.5), once=lambda out=out: any(out.rglob("*_lesionseg.nii.gz")))
+        _random_kill(trial, infer(out), rng, duration, working=lambda out=out: any(out.rglob("*_lesionseg.nii.gz")), window=0.5)
         present = list(out.rglob("*_lesionseg.nii.gz")) if out.exists() else []
         done_at_kill.append(len(present))
         for mask in present:
