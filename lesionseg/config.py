@@ -319,11 +319,3 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         _set_dotted(tree, key, value, source)
         overridden.add(key)
     return config_from_dict(tree, source=source, overridden=frozenset(overridden))
-
-
-def save_config(config: Config, path: str | Path) -> None:
-    """Write ``config`` as YAML (atomically), so a run can be reproduced from its folder."""
-    from lesionseg.io.atomic import atomic_write_text
-
-    data = config.model_dump(mode="json")
-    atomic_write_text(Path(path), yaml.safe_dump(data, sort_keys=False))

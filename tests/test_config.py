@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from lesionseg.config import Config, load_config, save_config
+from lesionseg.config import Config, load_config
+from lesionseg.io.checkpoint import save_config
 from lesionseg.errors import ConfigError
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 
-from lesionseg.config import Config, config_from_dict, load_config, save_config
+from lesionseg.config import Config, config_from_dict, load_config
 from lesionseg.errors import LesionsegError, ModelError
 from lesionseg.io.atomic import atomic_write, atomic_write_text
 from lesionseg.io.validate import one_line
@@ -24,6 +25,11 @@ from lesionseg.io.validate import one_line
 MODEL_FILE = "model.pt"
 CONFIG_FILE = "config.yaml"
 METADATA_FILE = "metadata.json"
+
+
+def save_config(config: Config, path: str | Path) -> Path:
+    """Write ``config`` as YAML (atomically), so a run can be reproduced from its folder."""
+    return atomic_write_text(Path(path), yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
 
 
 def save_checkpoint(payload: dict[str, Any], path: Path) -> Path:

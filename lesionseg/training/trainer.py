@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torchio as tio
 
-from lesionseg.config import Config, save_config
+from lesionseg.config import Config
 from lesionseg.constants import CANONICAL_AXCODES, IMAGE_KEY, LABEL_KEY
 from lesionseg.data.loaders import patch_loader, patch_queue
 from lesionseg.data.subjects import label_path, load_subjects
@@ -42,7 +42,7 @@ from lesionseg.training.validation import Validator, build_validation_cases
 from lesionseg.transforms.cropping import RandomCropAroundLabel
 from lesionseg.io.atomic import atomic_write_text, remove_stale_temporaries
 from lesionseg.io.bids import Split, discover, split_subjects
-from lesionseg.io.checkpoint import load_checkpoint, save_checkpoint, save_model_folder
+from lesionseg.io.checkpoint import load_checkpoint, save_checkpoint, save_config, save_model_folder
 from lesionseg.networks.factory import build_network, count_parameters, size_multiple
 from lesionseg.training.optim import build_loss, build_optimizer, build_scheduler
 from lesionseg.transforms.augmentation import augmentation
