@@ -39,6 +39,12 @@ def infer(
     max_voxels: Annotated[int, typer.Option(help="Refuse larger images (from their header, before reading).")] = 512 * 512 * 1024,
     report: Annotated[bool, typer.Option(help="HTML report per image and OUT/index.html.")] = True,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda.")] = "auto",
+    contrast: Annotated[
+        str | None, typer.Option(help="Contrast of the inputs (T2w, T1w, PSIR, ...); default: each file's BIDS suffix.")
+    ] = None,
+    verify_checksum: Annotated[
+        bool, typer.Option(help="Check each model's model.pt against the SHA-256 in its model card before use.")
+    ] = False,
     overlap: Annotated[float | None, typer.Option(help="Sliding-window overlap (default: the model's).")] = None,
     sw_batch_size: Annotated[int | None, typer.Option(help="Windows per forward pass (default: the model's).")] = None,
 ) -> None:
@@ -56,6 +62,12 @@ def infer(
         if not model and cascade is None:
             raise ConfigError("give --model MODEL or --cascade CORD_MODEL LESION_MODEL")
         console = Console(stderr=True)
+        if verify_checksum:
+            from lesionseg.io.checkpoint import verify_models
+
+            paths = [*(model or []), *(cascade or ()), *([fp_model] if fp_model else [])]
+            for folder, digest in verify_models(paths).items():
+                typer.echo(f"verified {folder}: SHA-256 {digest}", err=True)
         predictor = load_pipeline(model or None, cascade=cascade, fp_model=fp_model, device=device, tta=tta)
         lesion = predictor.lesion if isinstance(predictor, CascadePredictor) else predictor
         updates = {"overlap": overlap, "sw_batch_size": sw_batch_size, "threshold": threshold, "min_lesion_mm3": min_lesion_mm3}
@@ -72,6 +84,7 @@ def infer(
             levels_suffix=levels_suffix,
             max_voxels=max_voxels,
             software_version=__version__,
+            contrast=contrast,
         )
         reports: dict[str, Path] = {}
         on_result = None

@@ -34,6 +34,7 @@ from lesionseg.inference.cascade import CascadePrediction, CascadePredictor
 from lesionseg.inference.lesions import LesionTable, lesion_table
 from lesionseg.inference.predictor import Prediction, Predictor
 from lesionseg.io.atomic import atomic_write_text, remove_stale_temporaries
+from lesionseg.io.bids import contrast_from_name
 from lesionseg.io.dicom import DicomSeries, find_series, is_dicom_folder, load_series, select_series, write_dicom_seg
 from lesionseg.io.nifti import MAX_VOXELS, LoadedImage, is_nifti, load_image, strip_nifti_extension
 from lesionseg.io.validate import check_same_grid
@@ -95,6 +96,8 @@ class BatchOptions:
     levels_suffix: str | None = None
     max_voxels: int = MAX_VOXELS
     software_version: str = "unknown"
+    #: contrast of every input (e.g. ``PSIR``); by default each NIfTI file's BIDS suffix says it
+    contrast: str | None = None
 
 
 #: Called after each successful input with the loaded image, the lesion and cord predictions, its lesion table
@@ -250,6 +253,20 @@ def run_batch(
     return records
 
 
+def contrast_warning(predictor: Predictor | CascadePredictor, item: InputFile, declared: str | None = None) -> str:
+    """A warning when the input's contrast (``declared``, else its file name's BIDS suffix) is not one the lesion
+    model was trained on, e.g. a T2w model on a PSIR scan; "" when they agree or either is unknown."""
+    lesion = predictor.lesion if isinstance(predictor, CascadePredictor) else predictor
+    trained = lesion.metadata.get("contrasts")
+    contrast = declared or (contrast_from_name(item.path) if item.series is None else None)
+    if not trained or contrast is None or contrast in trained:
+        return ""
+    return (
+        f"the lesion model was trained on {'/'.join(trained)}, this is {contrast}: expect poor results unless "
+        "it is fine-tuned on this contrast (lesionseg train --init-from)"
+    )
+
+
 def _predict_one(
     predictor: Predictor | CascadePredictor,
     item: InputFile,
@@ -261,9 +278,12 @@ def _predict_one(
 ) -> InferenceRecord:
     result = predictor.predict_loaded(image)
     cord: Prediction | None = None
-    warning = ""
+    warning = contrast_warning(predictor, item, options.contrast)
+    if warning:
+        logger.warning("%s: %s", item.label, warning)
     if isinstance(result, CascadePrediction):
-        cord, prediction, warning = result.cord, result.lesion, result.warning
+        cord, prediction = result.cord, result.lesion
+        warning = "; ".join(filter(None, [warning, result.warning]))
     else:
         prediction = result
     destination = prediction.save(output_path(out_dir, item))

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from lesionseg.config import CascadeConfig
+from lesionseg.errors import ModelError
 from lesionseg.inference.fp_reduction import FalsePositiveFilter
 from lesionseg.inference.predictor import Prediction, Predictor, load_timed
 from lesionseg.io.nifti import LoadedImage
@@ -77,6 +78,11 @@ class CascadePredictor:
         """Load both models (and the optional false-positive-reduction model) safely."""
         cord = Predictor.from_model(cord_model, device=device)
         lesion = Predictor.from_model(lesion_model, device=device, tta=tta)
+        first_lesion = lesion_model[0] if isinstance(lesion_model, list) else lesion_model
+        for role, predictor, path in (("cord", cord, cord_model), ("lesion", lesion, first_lesion)):
+            target = predictor.config.data.target
+            if target != role:
+                raise ModelError(f"{path}: a {target} model given as the cascade's {role} model (order: CORD LESION)")
         fp_filter = FalsePositiveFilter(Predictor.from_model(fp_model, device=device)) if fp_model else None
         return cls(cord, lesion, fp_filter=fp_filter)
 

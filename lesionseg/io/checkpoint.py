@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -25,6 +26,9 @@ from lesionseg.io.validate import one_line
 MODEL_FILE = "model.pt"
 CONFIG_FILE = "config.yaml"
 METADATA_FILE = "metadata.json"
+CARD_FILE = "MODEL_CARD.md"
+#: How a model card records the checksum of its weights: a line ``SHA-256 (model.pt): <64 hex digits>``.
+CARD_CHECKSUM = re.compile(r"SHA-256 \(model\.pt\):\s*`?([0-9a-f]{64})`?")
 
 
 def save_config(config: Config, path: str | Path) -> Path:
@@ -79,15 +83,114 @@ def save_model_folder(
     folder.mkdir(parents=True, exist_ok=True)
     save_checkpoint(state_dict, folder / MODEL_FILE)
     save_config(config, folder / CONFIG_FILE)
+    metadata = {**metadata, "sha256": {MODEL_FILE: sha256_file(folder / MODEL_FILE)}}
     atomic_write_text(folder / METADATA_FILE, json.dumps(metadata, indent=2, default=str) + "\n")
     return folder
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_model_folder(folder: str | Path) -> str:
+    """Check ``model.pt`` against the SHA-256 its model card records (``MODEL_CARD.md``, else ``metadata.json``).
+
+    Returns:
+        The verified checksum.
+
+    Raises:
+        ModelError: no recorded checksum, or the weights differ from it.
+    """
+    folder = Path(folder)
+    expected, source = None, None
+    card = folder / CARD_FILE
+    if card.is_file():
+        match = CARD_CHECKSUM.search(card.read_text(encoding="utf-8"))
+        expected, source = (match.group(1), CARD_FILE) if match else (None, None)
+    if expected is None and (folder / METADATA_FILE).is_file():
+        try:
+            expected = json.loads((folder / METADATA_FILE).read_text()).get("sha256", {}).get(MODEL_FILE)
+        except (ValueError, AttributeError):
+            expected = None
+        source = METADATA_FILE
+    if expected is None:
+        raise ModelError(f"{folder}: no SHA-256 of {MODEL_FILE} recorded in {CARD_FILE} or {METADATA_FILE}")
+    if not (folder / MODEL_FILE).is_file():
+        raise ModelError(f"{folder / MODEL_FILE}: no such file")
+    actual = sha256_file(folder / MODEL_FILE)
+    if actual != expected:
+        raise ModelError(
+            f"{folder / MODEL_FILE}: SHA-256 {actual[:12]}... differs from {expected[:12]}... recorded in {source} "
+            "(corrupted or replaced weights)"
+        )
+    return actual
+
+
+def verify_models(paths: list[str | Path]) -> dict[Path, str]:
+    """:func:`verify_model_folder` on each model folder, expanding cascade bundles (``cord/``, ``lesion/``, ``fp/``).
+
+    Raises:
+        ModelError: a path that is not a model folder, or weights that differ from their recorded checksum.
+    """
+    verified: dict[Path, str] = {}
+    for path in map(Path, paths):
+        parts = [path / name for name in ("cord", "lesion", "fp") if (path / name / MODEL_FILE).is_file()]
+        for folder in parts or [path]:
+            if not folder.is_dir():
+                raise ModelError(f"{folder}: only a model folder (with {CARD_FILE} or {METADATA_FILE}) has a checksum")
+            verified[folder] = verify_model_folder(folder)
+    return verified
+
+
+def _same_value(recorded: Any, value: Any) -> bool:
+    if isinstance(recorded, list | tuple) and isinstance(value, list | tuple):
+        return len(recorded) == len(value) and all(_same_value(a, b) for a, b in zip(recorded, value, strict=True))
+    if isinstance(recorded, int | float) and isinstance(value, int | float):
+        return abs(float(recorded) - float(value)) <= 1e-6
+    return recorded == value
+
+
+def check_metadata(bundle: ModelBundle) -> None:
+    """Refuse a model whose metadata contradicts its config or this version's conventions.
+
+    The metadata (target, classes, orientation, spacing, normalisation, architecture) describes what the weights
+    were trained for; the config is what inference will do. A disagreement means an edited or mixed-up folder.
+
+    Raises:
+        ModelError: naming the first field that disagrees.
+    """
+    meta, config = bundle.metadata, bundle.config
+    expected: dict[str, Any] = {
+        "target": config.data.target,
+        "out_channels": 1,
+        "in_channels": 1,
+        "orientation": "RAS",
+        "spacing_mm": list(config.preprocess.spacing_mm) if config.preprocess.spacing_mm else None,
+        "normalization": config.preprocess.normalization,
+        "architecture": config.model.architecture,
+    }
+    for key, value in expected.items():
+        if key not in meta:
+            continue
+        recorded = meta[key]
+        if not _same_value(recorded, value):
+            raise ModelError(f"{bundle.source}: metadata {key} is {recorded!r} but its config says {value!r}")
+    contrasts = meta.get("contrasts")
+    if contrasts is not None and (not isinstance(contrasts, list) or not all(isinstance(c, str) for c in contrasts)):
+        raise ModelError(f"{bundle.source}: metadata contrasts must be a list of names, got {contrasts!r}")
 
 
 def load_model(path: str | Path) -> ModelBundle:
     """Load a model folder, or a training checkpoint (``best.pt``/``last.pt``) that embeds its config.
 
     Raises:
-        ModelError: the folder or file is missing, incomplete or unreadable.
+        ModelError: the folder or file is missing, incomplete or unreadable, or its metadata contradicts its config
+            (:func:`check_metadata`).
     """
     path = Path(path)
     try:
@@ -96,14 +199,19 @@ def load_model(path: str | Path) -> ModelBundle:
             config = load_config(path / CONFIG_FILE)
             metadata_path = path / METADATA_FILE
             metadata = json.loads(metadata_path.read_text()) if metadata_path.is_file() else {}
-            return ModelBundle(state_dict=state, config=config, metadata=metadata, source=path)
-        payload = load_checkpoint(path)
-        if "model" not in payload or "config" not in payload:
-            raise ModelError(f"{path}: not a lesionseg training checkpoint (no 'model' or 'config' entry)")
-        config = config_from_dict(payload["config"], source=f"{path} (embedded config)")
-        return ModelBundle(
-            state_dict=payload["model"], config=config, metadata=dict(payload.get("metadata", {})), source=path
-        )
+            bundle = ModelBundle(state_dict=state, config=config, metadata=metadata, source=path)
+        else:
+            payload = load_checkpoint(path)
+            if "model" not in payload or "config" not in payload:
+                raise ModelError(f"{path}: not a lesionseg training checkpoint (no 'model' or 'config' entry)")
+            config = config_from_dict(payload["config"], source=f"{path} (embedded config)")
+            bundle = ModelBundle(
+                state_dict=payload["model"], config=config, metadata=dict(payload.get("metadata", {})), source=path
+            )
+        if not isinstance(bundle.metadata, dict):
+            raise ModelError(f"{path}: {METADATA_FILE} is not a JSON object")
+        check_metadata(bundle)
+        return bundle
     except ModelError:
         raise
     except (LesionsegError, OSError, ValueError) as error:

@@ -133,6 +133,7 @@ def _metadata(config: Config, split: Split, data_root: Path) -> dict[str, Any]:
         "spacing_mm": list(config.preprocess.spacing_mm) if config.preprocess.spacing_mm else None,
         "orientation": "".join(CANONICAL_AXCODES),
         "normalization": config.preprocess.normalization,
+        "architecture": config.model.architecture,
         "in_channels": 1,
         "out_channels": 1,
         "data_root": str(data_root),
