@@ -42,6 +42,10 @@ def infer(
     contrast: Annotated[
         str | None, typer.Option(help="Contrast of the inputs (T2w, T1w, PSIR, ...); default: each file's BIDS suffix.")
     ] = None,
+    shard: Annotated[
+        str | None,
+        typer.Option(help="I/N: process every N-th input from the I-th (0-based); under torchrun, RANK/WORLD_SIZE."),
+    ] = None,
     verify_checksum: Annotated[
         bool, typer.Option(help="Check each model's model.pt against the SHA-256 in its model card before use.")
     ] = False,
@@ -56,7 +60,7 @@ def infer(
 
         from lesionseg import __version__
         from lesionseg.errors import ConfigError
-        from lesionseg.inference.batch import BatchOptions, collect_inputs, run_batch
+        from lesionseg.inference.batch import BatchOptions, collect_inputs, run_batch, shard_items
         from lesionseg.inference.cascade import CascadePredictor, load_pipeline
 
         if not model and cascade is None:
@@ -85,6 +89,7 @@ def infer(
             max_voxels=max_voxels,
             software_version=__version__,
             contrast=contrast,
+            shard=_parse_shard(shard),
         )
         reports: dict[str, Path] = {}
         on_result = None
@@ -98,7 +103,7 @@ def infer(
                     item, image, prediction, cord, table, record, out, model_name=name, model_version=__version__
                 )
 
-        total = len(collect_inputs(inputs, options=options, out_dir=out)[0])
+        total = len(shard_items(collect_inputs(inputs, options=options, out_dir=out)[0], options.shard))
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("infer", total=total)
             records = run_batch(
@@ -107,7 +112,8 @@ def infer(
         if report:
             from lesionseg.reporting.inference_html import write_index
 
-            write_index(records, reports, out)
+            write_index(records, reports, out, "index.html" if options.shard is None else
+                        f"index.shard-{options.shard[0]}-of-{options.shard[1]}.html")
         table = Table(title=f"lesionseg infer -> {out}")
         for column in ("input", "status", "lesions", "volume mm3", "seconds"):
             table.add_column(column, justify="left" if column in ("input", "status") else "right")
@@ -115,7 +121,8 @@ def infer(
             table.add_row(Path(record.input).name, record.status, str(record.lesions), f"{record.lesion_volume_mm3:.1f}", f"{record.seconds:.2f}")
         Console().print(table)
         counts = {status: sum(1 for r in records if r.status == status) for status in ("ok", "failed", "skipped")}
-        typer.echo(f"{counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped; summary: {out / 'summary.csv'}", err=True)
+        summary = out / ("summary.csv" if options.shard is None else f"summary.shard-{options.shard[0]}-of-{options.shard[1]}.csv")
+        typer.echo(f"{counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped; summary: {summary}", err=True)
         for record in records:
             if record.warning and record.status == "ok":
                 typer.echo(f"warning: {record.input}: {record.warning}", err=True)
@@ -124,3 +131,20 @@ def infer(
             typer.echo(f"error: {record.error}", err=True)
         if failed:
             raise typer.Exit(1)
+
+
+def _parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``"I/N"`` -> (I, N); None -> this process's (RANK, WORLD_SIZE) under torchrun, else None."""
+    from lesionseg.errors import ConfigError
+    from lesionseg.training.distributed import context_from_env
+
+    if text is None:
+        context = context_from_env()
+        return (context.rank, context.world_size) if context.enabled else None
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise ConfigError(f"--shard {text!r}: expected I/N, e.g. 0/4") from None
+    if count < 1 or not 0 <= index < count:
+        raise ConfigError(f"--shard {text!r}: I must be in 0..N-1")
+    return index, count

@@ -25,6 +25,7 @@ def train(
 
         from lesionseg.cli.progress import RichTrainingProgress
         from lesionseg.config import load_config
+        from lesionseg.training.distributed import context_from_env
         from lesionseg.training.trainer import train as run_training
 
         overrides = list(set_ or [])
@@ -35,6 +36,8 @@ def train(
         cfg = load_config(config, overrides)
         console = Console(stderr=True)
         result = run_training(cfg, data_root=data, run_dir=out, resume=resume, callback=RichTrainingProgress(console))
+        if not context_from_env().is_main:
+            return  # under torchrun, rank 0 reports
         best = f"{result.best_val_dice:.3f} (step {result.best_step})" if result.best_val_dice is not None else "n/a"
         console.print(
             f"trained steps {result.start_step}->{result.steps} in {result.seconds:.0f} s "

@@ -9,7 +9,10 @@ For each input ``<stem>`` the batch writes into ``OUT/<relative folder>/``:
 - ``<stem>_seg.dcm``: a DICOM SEG (lesion, and cord with a cascade) when the input is a DICOM series and
   ``dicom_seg`` is set;
 
-and ``OUT/summary.csv`` at the end (ok / failed / skipped with reasons). Every file is written atomically;
+and ``OUT/summary.csv`` at the end (ok / failed / skipped with reasons). With ``shard=(i, n)`` (``--shard i/n``,
+or each rank under ``torchrun``) a process takes every n-th input from the i-th, writes
+``OUT/summary.shard-i-of-n.csv``, and the shard that finishes last merges all of them into ``OUT/summary.csv``.
+Every file is written atomically;
 ``skip_existing`` skips inputs whose lesion mask exists, so a killed batch resumes where it stopped. The next
 input is loaded in a background thread while the current one is predicted.
 """
@@ -98,6 +101,8 @@ class BatchOptions:
     software_version: str = "unknown"
     #: contrast of every input (e.g. ``PSIR``); by default each NIfTI file's BIDS suffix says it
     contrast: str | None = None
+    #: (index, count): process only inputs index, index + count, ... of the sorted input list
+    shard: tuple[int, int] | None = None
 
 
 #: Called after each successful input with the loaded image, the lesion and cord predictions, its lesion table
@@ -162,6 +167,37 @@ def collect_inputs(
     return found, failed
 
 
+def shard_items(items: Sequence[InputFile], shard: tuple[int, int] | None) -> list[InputFile]:
+    """The inputs of one shard: every ``count``-th one from ``index`` (the input list is sorted, so every process
+    computes the same split)."""
+    if shard is None:
+        return list(items)
+    index, count = shard
+    if not 0 <= index < count:
+        raise ValueError(f"shard {index}/{count}: the index must be in 0..{count - 1}")
+    return list(items[index::count])
+
+
+def shard_summary_name(shard: tuple[int, int]) -> str:
+    return f"summary.shard-{shard[0]}-of-{shard[1]}.csv"
+
+
+def merge_shard_summaries(out_dir: Path, count: int) -> Path | None:
+    """Merge ``summary.shard-*-of-COUNT.csv`` into ``summary.csv`` once all ``count`` exist; None before that."""
+    parts = [out_dir / shard_summary_name((index, count)) for index in range(count)]
+    if not all(part.is_file() for part in parts):
+        return None
+    rows: list[dict[str, str]] = []
+    for part in parts:
+        with open(part, newline="", encoding="utf-8") as handle:
+            rows.extend(csv.DictReader(handle))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(InferenceRecord.__dataclass_fields__))
+    writer.writeheader()
+    writer.writerows(rows)
+    return atomic_write_text(out_dir / "summary.csv", buffer.getvalue())
+
+
 def output_path(out_dir: Path, item: InputFile, suffix: str = LESION_OUTPUT_SUFFIX, extension: str = ".nii.gz") -> Path:
     """``OUT/<relative folder>/<stem>_<suffix><extension>``."""
     return out_dir / item.relative_folder / f"{item.stem}_{suffix}{extension}"
@@ -223,6 +259,10 @@ def run_batch(
     items, records = collect_inputs(inputs, options=options, out_dir=out_dir)
     if not items and not records:
         records.append(InferenceRecord(", ".join(map(str, inputs)), "failed", "", 0, 0.0, 0.0, "no NIfTI files or DICOM series found"))
+    if options.shard is not None:
+        items = shard_items(items, options.shard)
+        if options.shard[0] != 0:
+            records = []  # arguments that yield nothing are reported once, by shard 0
     for record in records:
         logger.error("%s", record.error)
         if on_record:
@@ -249,7 +289,11 @@ def run_batch(
         records.append(record)
         if on_record:
             on_record(record)
-    write_summary(records, out_dir / "summary.csv")
+    if options.shard is None:
+        write_summary(records, out_dir / "summary.csv")
+    else:
+        write_summary(records, out_dir / shard_summary_name(options.shard))
+        merge_shard_summaries(out_dir, options.shard[1])
     return records
 
 

@@ -103,8 +103,11 @@ def write_image_report(
     return atomic_write_text(output_path(out_dir, item, REPORT_SUFFIX, ".html"), _page(f"lesionseg: {item.stem}", body))
 
 
-def write_index(records: Sequence[InferenceRecord], reports: dict[str, Path], out_dir: Path) -> Path:
-    """Write ``index.html``: every input with its status, lesion count and volume, linking to its report."""
+def write_index(
+    records: Sequence[InferenceRecord], reports: dict[str, Path], out_dir: Path, name: str = "index.html"
+) -> Path:
+    """Write ``index.html`` (or ``name``): every input with its status, lesion count and volume, linking to its
+    report."""
     counts = {status: sum(1 for r in records if r.status == status) for status in ("ok", "failed", "skipped")}
     body = [
         "<h1>lesionseg batch</h1>",
@@ -125,4 +128,4 @@ def write_index(records: Sequence[InferenceRecord], reports: dict[str, Path], ou
             f"<td class='l'>{link}</td></tr>"
         )
     body.append("</table>")
-    return atomic_write_text(out_dir / "index.html", _page("lesionseg batch", body))
+    return atomic_write_text(out_dir / name, _page("lesionseg batch", body))

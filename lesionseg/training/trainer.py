@@ -38,6 +38,15 @@ from lesionseg.data.subjects import label_path, load_subjects
 from lesionseg.errors import ConfigError, TrainingError
 from lesionseg.inference.predictor import Predictor, autocast, resolve_device
 from lesionseg.training.candidates import CANDIDATE_MAP_KEY, add_candidate_maps
+from lesionseg.training.distributed import (
+    DistributedContext,
+    init_distributed,
+    reduce_mean,
+    shard_subjects,
+    shutdown,
+    unwrap,
+    wrap,
+)
 from lesionseg.training.validation import Validator, build_validation_cases
 from lesionseg.transforms.cropping import RandomCropAroundLabel
 from lesionseg.io.atomic import atomic_write_text, remove_stale_temporaries
@@ -90,9 +99,55 @@ def seed_everything(seed: int, *, deterministic: bool) -> None:
         torch.backends.cudnn.benchmark = False
 
 
-def _epoch_seed(seed: int, epoch: int) -> int:
-    """The seed of one epoch's data (augmentation, subject order, patch sampling)."""
-    return (seed * 1_000_003 + epoch) % 2**31
+def _epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
+    """The seed of one epoch's data (augmentation, subject order, patch sampling) on one rank."""
+    return (seed * 1_000_003 + epoch + rank * 7_919) % 2**31
+
+
+class _NoWriter:
+    """Stands in for TensorBoard's writer on ranks other than 0."""
+
+    def add_scalar(self, *args: Any, **kwargs: Any) -> None: ...
+
+    def add_image(self, *args: Any, **kwargs: Any) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def train_step(
+    network: torch.nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    loss_function: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    grad_clip: float | None,
+    amp: bool,
+    step: int,
+    context: DistributedContext | None = None,
+) -> float:
+    """One optimiser step; returns the loss (averaged over ranks when distributed).
+
+    Raises:
+        TrainingError: a non-finite loss (on any rank: every rank stops at the same step).
+    """
+    context = context or DistributedContext()
+    optimizer.zero_grad(set_to_none=True)
+    with autocast(images.device, amp):
+        loss = loss_function(network(images), labels)
+    mean_loss = reduce_mean(loss.detach(), context)
+    if not torch.isfinite(mean_loss):
+        raise TrainingError(
+            f"step {step + 1}: loss is {mean_loss.item()}; lower train.lr, enable train.grad_clip or check the inputs"
+        )
+    scaler.scale(loss).backward()  # DistributedDataParallel averages the gradients across ranks here
+    if grad_clip is not None:
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(network.parameters(), grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    return float(mean_loss.item())
 
 
 def _check_config(config: Config) -> None:
@@ -166,14 +221,16 @@ def train(
         resume: continue from ``run_dir/last.pt`` (same config; ``train.steps`` may be raised). The data of each
             epoch depends only on (seed, epoch), so with ``train.deterministic`` a resumed run ends with the same
             weights as an uninterrupted one.
-        callback: progress hooks.
+        callback: progress hooks (rank 0 only when distributed).
+
+    Under ``torchrun`` (``WORLD_SIZE`` > 1) the run is data-parallel (see :mod:`lesionseg.training.distributed`):
+    each rank trains on its share of the subjects, ``train.batch_size`` is per rank, and only rank 0 validates
+    and writes files.
 
     Raises:
         TrainingError: no training data, no checkpoint to resume, or a non-finite loss.
         ConfigError: sizes that do not fit the network.
     """
-    from torch.utils.tensorboard import SummaryWriter
-
     callback = callback or TrainingCallback()
     root = Path(data_root) if data_root is not None else config.data.root
     if root is None:
@@ -182,12 +239,39 @@ def train(
     config.data.root = Path(root)
     _check_config(config)
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if remove_stale_temporaries(run_dir):
-        logger.warning("removed unfinished checkpoint files left in %s by an interrupted run", run_dir)
     train_config = config.train
     seed_everything(train_config.seed, deterministic=train_config.deterministic)
     device = resolve_device(train_config.device)
+    context = init_distributed(use_cuda=device.type == "cuda")
+    if context.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if remove_stale_temporaries(run_dir):
+            logger.warning("removed unfinished checkpoint files left in %s by an interrupted run", run_dir)
+    try:
+        result = _train(config, Path(root), run_dir, resume, callback, device, context)
+    except BaseException:
+        shutdown(context, wait=False)  # the other ranks may be stuck in a collective: do not wait for them
+        raise
+    shutdown(context)
+    return result
+
+
+def _train(
+    config: Config,
+    root: Path,
+    run_dir: Path,
+    resume: bool,
+    callback: TrainingCallback,
+    device: torch.device,
+    context: DistributedContext,
+) -> TrainResult:
+    from torch.utils.tensorboard import SummaryWriter
+
+    train_config = config.train
+    if context.enabled and device.type == "cuda":
+        device = torch.device("cuda", context.local_rank)
+    if not context.is_main:
+        callback = TrainingCallback()
 
     split = prepare_split(config, Path(root))
     if not split.train:
@@ -202,28 +286,38 @@ def train(
         first = Predictor.from_model(config.fp_reduction.first_model, device=str(device))
         train_subjects = add_candidate_maps(train_subjects, split.train, first, config)
     train_subjects = [prepare(subject) for subject in train_subjects]
+    # each rank validates its share of the images; the Dice is reduced across ranks
     validator = (
-        Validator(build_validation_cases(split.val, config, device, first=first), config, device) if split.val else None
+        Validator(
+            build_validation_cases(split.val[context.rank :: context.world_size], config, device, first=first),
+            config, device, context,
+        )
+        if split.val
+        else None
     )
-    save_config(config, run_dir / "config.yaml")
-    _write_split(split, run_dir / "split.json")
+    if context.is_main:
+        save_config(config, run_dir / "config.yaml")
+        _write_split(split, run_dir / "split.json")
 
-    network = build_network(config.model).to(device)
+    network = wrap(build_network(config.model).to(device), context, device)
     parameters = count_parameters(network)
-    logger.info("network: %s with %s parameters on %s", type(network).__name__, f"{parameters:,}", device)
+    logger.info(
+        "network: %s with %s parameters on %s%s", type(unwrap(network)).__name__, f"{parameters:,}", device,
+        f" (rank {context.rank} of {context.world_size})" if context.enabled else "",
+    )
     loss_function = build_loss(train_config)
     optimizer = build_optimizer(network, train_config)
     scheduler = build_scheduler(optimizer, train_config)
     use_amp = train_config.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    metadata = _metadata(config, split, Path(root))
+    metadata = {**_metadata(config, split, Path(root)), "world_size": context.world_size}
 
     step, best_dice, best_step = 0, None, None
     if resume:
         if not (run_dir / "last.pt").is_file():
             raise TrainingError(f"{run_dir}: no last.pt to resume from (train without --resume first)")
         state = load_checkpoint(run_dir / "last.pt", map_location=device)
-        network.load_state_dict(state["model"])
+        unwrap(network).load_state_dict(state["model"])  # every rank reads the same file: weights stay equal
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         step, best_dice, best_step = int(state["step"]), state.get("best_val_dice"), state.get("best_step")
@@ -233,7 +327,7 @@ def train(
     def checkpoint() -> dict[str, Any]:
         return {
             "format": CHECKPOINT_FORMAT,
-            "model": network.state_dict(),
+            "model": unwrap(network).state_dict(),
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "step": step,
@@ -257,16 +351,19 @@ def train(
     if augment is not None:
         steps_before_sampling.append(augment)
     transform = tio.Compose([*steps_before_sampling, pad])
-    steps_per_epoch = math.ceil(len(train_subjects) * train_config.samples_per_volume / train_config.batch_size)
+    subjects_per_rank = math.ceil(len(train_subjects) / context.world_size)
+    steps_per_epoch = math.ceil(subjects_per_rank * train_config.samples_per_volume / train_config.batch_size)
 
     def epoch_batches(epoch: int, skip: int = 0) -> Iterator[dict]:
         """The batches of one epoch: a pure function of (seed, epoch), so a resumed run sees the same data.
 
         ``skip`` batches are drawn and dropped (resuming in the middle of an epoch).
         """
-        seed_everything(_epoch_seed(train_config.seed, epoch), deterministic=train_config.deterministic)
+        epoch_seed = _epoch_seed(train_config.seed, epoch, context.rank)
+        seed_everything(epoch_seed, deterministic=train_config.deterministic)
+        shard = shard_subjects(len(train_subjects), epoch=epoch, seed=train_config.seed, context=context)
         queue = patch_queue(
-            train_subjects,
+            [train_subjects[index] for index in shard],
             transform=transform,
             sampling_map=CANDIDATE_MAP_KEY if first is not None else None,
             patch_size=train_config.patch_size,
@@ -274,7 +371,7 @@ def train(
             samples_per_volume=train_config.samples_per_volume,
             queue_length=train_config.queue_length,
             num_workers=train_config.num_workers,
-            seed=_epoch_seed(train_config.seed, epoch),
+            seed=epoch_seed,
         )
         loader = patch_loader(
             queue,
@@ -287,7 +384,11 @@ def train(
             next(batches)
         return batches
 
-    writer = SummaryWriter(log_dir=str(run_dir / "tensorboard"), purge_step=step if resume else None)
+    writer = (
+        SummaryWriter(log_dir=str(run_dir / "tensorboard"), purge_step=step if resume else None)
+        if context.is_main
+        else _NoWriter()
+    )
 
     callback.on_start(start_step=step, total_steps=train_config.steps, parameters=parameters)
     network.train()
@@ -306,24 +407,15 @@ def train(
 
             images = batch[IMAGE_KEY][tio.DATA].to(device, non_blocking=True)
             labels = batch[LABEL_KEY][tio.DATA].to(device, non_blocking=True).float()
-            optimizer.zero_grad(set_to_none=True)
-            with autocast(device, use_amp):
-                loss = loss_function(network(images), labels)
-            if not torch.isfinite(loss):
-                raise TrainingError(
-                    f"step {step + 1}: loss is {loss.item()}; lower train.lr, enable train.grad_clip or check the inputs"
-                )
-            scaler.scale(loss).backward()
-            if train_config.grad_clip is not None:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(network.parameters(), train_config.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
+            loss_value = train_step(
+                network, images, labels, loss_function=loss_function, optimizer=optimizer, scaler=scaler,
+                grad_clip=train_config.grad_clip, amp=use_amp, step=step, context=context,
+            )
             scheduler.step()
             step += 1
             compute_seconds += time.perf_counter() - compute_started
 
-            loss_value, lr = float(loss.item()), float(optimizer.param_groups[0]["lr"])
+            lr = float(optimizer.param_groups[0]["lr"])
             writer.add_scalar("train/loss", loss_value, step)
             writer.add_scalar("train/lr", lr, step)
             callback.on_step(step=step, loss=loss_value, lr=lr)
@@ -331,23 +423,28 @@ def train(
             if step % train_config.val_every == 0 or step == train_config.steps:
                 writer.add_scalar("train/data_wait_fraction", wait_seconds / max(wait_seconds + compute_seconds, 1e-9), step)
                 if validator is not None:
-                    dice, preview = validator(network)
+                    dice, preview = validator(unwrap(network))
                     writer.add_scalar("val/dice", dice, step)
                     if preview is not None:
                         writer.add_image("val/image_label_prediction", preview, step, dataformats="HW")
                     if best_dice is None or dice > best_dice:
                         best_dice, best_step = dice, step
-                        save_checkpoint(checkpoint(), run_dir / "best.pt")
+                        if context.is_main:
+                            save_checkpoint(checkpoint(), run_dir / "best.pt")
                     callback.on_validation(step=step, dice=dice, best=best_dice)
-                save_checkpoint(checkpoint(), run_dir / "last.pt")
+                if context.is_main:
+                    save_checkpoint(checkpoint(), run_dir / "last.pt")
     finally:
         writer.close()
         callback.on_end()
 
     seconds = time.perf_counter() - started
-    final = load_checkpoint(run_dir / "best.pt")["model"] if (run_dir / "best.pt").is_file() else network.state_dict()
-    metadata.update({"steps": step, "best_val_dice": best_dice, "best_step": best_step})
-    model_dir = save_model_folder(run_dir / "model", final, config, metadata)
+    model_dir = run_dir / "model"
+    if context.is_main:
+        best_path = run_dir / "best.pt"
+        final = load_checkpoint(best_path)["model"] if best_path.is_file() else unwrap(network).state_dict()
+        metadata.update({"steps": step, "best_val_dice": best_dice, "best_step": best_step})
+        save_model_folder(model_dir, final, config, metadata)
     steps_done = step - start_step
     return TrainResult(
         run_dir=run_dir,

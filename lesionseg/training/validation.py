@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from monai.metrics import DiceMetric
+from monai.metrics import compute_dice
 
 from lesionseg.config import Config
 from lesionseg.data.subjects import label_path
@@ -23,6 +23,7 @@ from lesionseg.inference.cascade import CascadePredictor, predict_cord
 from lesionseg.inference.fp_reduction import FalsePositiveFilter
 from lesionseg.inference.predictor import Prediction, Predictor
 from lesionseg.io.bids import BidsImage
+from lesionseg.training.distributed import DistributedContext, reduce_sum
 from lesionseg.io.nifti import LoadedImage, load_image, load_label_for
 from lesionseg.transforms.cropping import crop_box_around
 
@@ -79,13 +80,19 @@ def build_validation_cases(
 
 
 class Validator:
-    """Mean Dice of the network being trained over the validation cases, and a preview picture."""
+    """Mean Dice of the network being trained over the validation cases, and a preview picture.
 
-    def __init__(self, cases: list[ValidationCase], config: Config, device: torch.device) -> None:
+    When distributed, each rank holds its share of the cases and the Dice sums and counts are reduced across
+    ranks, so every rank gets the mean over all cases.
+    """
+
+    def __init__(
+        self, cases: list[ValidationCase], config: Config, device: torch.device, context: DistributedContext | None = None
+    ) -> None:
         self.cases = cases
         self.config = config
         self.device = device
-        self.metric = DiceMetric(include_background=True, reduction="mean", ignore_empty=False)
+        self.context = context or DistributedContext()
 
     def predict(self, predictor: Predictor, case: ValidationCase) -> np.ndarray:
         """The mask the deployed pipeline would output for this case."""
@@ -104,19 +111,21 @@ class Validator:
     def __call__(self, network: torch.nn.Module) -> tuple[float, np.ndarray | None]:
         predictor = Predictor(network, self.config, device=self.device)
         preview = None
+        totals = torch.zeros(2, dtype=torch.float64)  # sum of Dice, number of cases
         try:
             for index, case in enumerate(self.cases):
                 mask = self.predict(predictor, case)
-                self.metric(
-                    y_pred=torch.from_numpy(mask[None, None]).float(), y=torch.from_numpy(case.label[None, None]).float()
+                dice = compute_dice(  # an empty label with an empty prediction counts as 1
+                    torch.from_numpy(mask[None, None]).float(), torch.from_numpy(case.label[None, None]).float(),
+                    include_background=True, ignore_empty=False,
                 )
+                totals += torch.tensor([float(dice.item()), 1.0], dtype=torch.float64)
                 if index == 0:
                     preview = _preview(case.image.data, case.label, mask)
-            dice = float(self.metric.aggregate().item())
         finally:
-            self.metric.reset()
             network.train()
-        return dice, preview
+        total, count = reduce_sum(totals, self.context).tolist()
+        return (total / count if count else float("nan")), preview
 
 
 def _preview(image: np.ndarray, label: np.ndarray, prediction: np.ndarray) -> np.ndarray:

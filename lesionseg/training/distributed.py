@@ -1,0 +1,106 @@
+"""Data-parallel training with ``torch.distributed``, as launched by ``torchrun``.
+
+``torchrun --nproc_per_node N -m lesionseg train CONFIG ...`` starts N copies of the training; each reads its
+rank from the environment torchrun sets (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``/``PORT``),
+joins the process group (``nccl`` on CUDA, ``gloo`` on CPU), wraps the network in
+:class:`~torch.nn.parallel.DistributedDataParallel` and trains on its own share of the subjects
+(:class:`~torch.utils.data.DistributedSampler`, reshuffled every epoch). Gradients are averaged across ranks,
+so a step sees ``WORLD_SIZE x train.batch_size`` patches; rank 0 alone validates and writes checkpoints, logs and
+TensorBoard. A single process (no ``WORLD_SIZE``) runs exactly as before.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import DistributedSampler
+
+
+@dataclass(frozen=True)
+class DistributedContext:
+    """This process's place in the job (rank 0 of 1 when not distributed)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0: the process that validates and writes files."""
+        return self.rank == 0
+
+
+def context_from_env() -> DistributedContext:
+    """The rank, world size and local rank torchrun put in the environment (defaults: a single process)."""
+    return DistributedContext(
+        rank=int(os.environ.get("RANK", "0")),
+        world_size=int(os.environ.get("WORLD_SIZE", "1")),
+        local_rank=int(os.environ.get("LOCAL_RANK", "0")),
+    )
+
+
+def init_distributed(use_cuda: bool) -> DistributedContext:
+    """Join the process group torchrun described (``nccl`` with CUDA, ``gloo`` otherwise); a no-op for one
+    process or when the group already exists."""
+    context = context_from_env()
+    if context.enabled and not dist.is_initialized():
+        if use_cuda:
+            torch.cuda.set_device(context.local_rank)
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    return context
+
+
+def shutdown(context: DistributedContext, *, wait: bool = True) -> None:
+    """Leave the process group; with ``wait``, once every rank has arrived (so rank 0 has written its files)."""
+    if context.enabled and dist.is_initialized():
+        if wait:
+            dist.barrier()
+        dist.destroy_process_group()
+
+
+def shard_subjects(count: int, *, epoch: int, seed: int, context: DistributedContext) -> list[int]:
+    """Indices of the subjects this rank trains on in ``epoch``: a seeded shuffle split across ranks, padded so
+    every rank gets the same number (and so runs the same number of steps)."""
+    if not context.enabled:
+        return list(range(count))
+    sampler = DistributedSampler(
+        range(count), num_replicas=context.world_size, rank=context.rank, shuffle=True, seed=seed
+    )
+    sampler.set_epoch(epoch)
+    return list(sampler)
+
+
+def reduce_sum(value: torch.Tensor, context: DistributedContext) -> torch.Tensor:
+    """The sum of a tensor over ranks (the tensor itself for one process)."""
+    if not context.enabled:
+        return value
+    reduced = value.detach().clone()
+    dist.all_reduce(reduced, op=dist.ReduceOp.SUM)
+    return reduced
+
+
+def reduce_mean(value: torch.Tensor, context: DistributedContext) -> torch.Tensor:
+    """The mean of a scalar tensor over ranks (the value itself for one process)."""
+    return reduce_sum(value, context) / context.world_size
+
+
+def wrap(network: torch.nn.Module, context: DistributedContext, device: torch.device) -> torch.nn.Module:
+    """``network`` wrapped in DistributedDataParallel when distributed (batch norm made synchronous)."""
+    if not context.enabled:
+        return network
+    network = torch.nn.SyncBatchNorm.convert_sync_batchnorm(network)
+    device_ids: Sequence[int] | None = [device.index or 0] if device.type == "cuda" else None
+    return torch.nn.parallel.DistributedDataParallel(network, device_ids=device_ids)
+
+
+def unwrap(network: torch.nn.Module) -> torch.nn.Module:
+    """The plain network inside a DistributedDataParallel wrapper."""
+    return network.module if isinstance(network, torch.nn.parallel.DistributedDataParallel) else network
