@@ -53,8 +53,15 @@ class PreprocessConfig(_Section):
     """Preprocessing shared by training and inference (orientation is always RAS, see constants)."""
 
     spacing_mm: tuple[float, float, float] | None = (1.0, 1.0, 1.0)
-    normalization: Literal["zscore", "percentile"] = "zscore"
+    #: ``zscore`` (voxels above the mean), ``percentile`` (to [0, 1]) or ``signed`` (divided by a high percentile
+    #: of the magnitude, so zero stays zero and signs survive: phase-sensitive inversion recovery)
+    normalization: Literal["zscore", "percentile", "signed"] = "zscore"
     percentiles: tuple[float, float] = (0.5, 99.5)
+    #: normalisation of particular contrasts, overriding ``normalization`` (the contrast of an image comes from
+    #: its BIDS suffix, or from ``lesionseg infer --contrast``)
+    contrast_normalization: dict[str, Literal["zscore", "percentile", "signed"]] = Field(
+        default_factory=lambda: {"PSIR": "signed"}
+    )
 
     @field_validator("spacing_mm")
     @classmethod
@@ -220,6 +227,18 @@ class SynthConfig(_Section):
         return self
 
 
+class TransferConfig(_Section):
+    """Start from another model's weights (see :mod:`lesionseg.training.transfer`)."""
+
+    init_from: Path | None = None
+    mode: Literal["full", "frozen_encoder", "progressive", "discriminative"] = "full"
+    reinit_head: bool = False
+    #: progressive: steps between unfreezing one more block (from the head towards the input)
+    unfreeze_every: int = Field(100, ge=1)
+    #: discriminative: learning-rate factor per block away from the head
+    lr_decay: float = Field(0.5, gt=0, le=1)
+
+
 class Config(_Section):
     """The whole configuration; every section has defaults."""
 
@@ -231,6 +250,7 @@ class Config(_Section):
     infer: InferConfig = Field(default_factory=InferConfig)
     cascade: CascadeConfig = Field(default_factory=CascadeConfig)
     fp_reduction: FPReductionConfig = Field(default_factory=FPReductionConfig)
+    transfer: TransferConfig = Field(default_factory=TransferConfig)
     synth: SynthConfig = Field(default_factory=SynthConfig)
 
 

@@ -14,6 +14,11 @@ CANONICAL_AXCODES: tuple[str, str, str] = ("R", "A", "S")
 #: Contrasts the phantom generator knows, in BIDS suffix spelling.
 CONTRASTS: tuple[str, ...] = ("T2w", "T1w", "PSIR")
 
+#: BIDS suffixes of anatomical contrasts, recognised at the end of a file name (``sub-01_PSIR.nii.gz``).
+ANATOMICAL_SUFFIXES: tuple[str, ...] = (
+    "T1w", "T2w", "T2starw", "T2star", "PDw", "FLAIR", "PSIR", "UNIT1", "MP2RAGE", "STIR", "MTS", "PDT2",
+)
+
 #: Label suffixes of the spinal-cord community BIDS datasets (derivatives/labels).
 LESION_SUFFIX = "lesion-manual"
 CORD_SUFFIX = "seg-manual"

@@ -18,6 +18,10 @@ def train(
     resume: Annotated[bool, typer.Option(help="Continue from OUT/last.pt.")] = False,
     device: Annotated[str | None, typer.Option(help="auto | cpu | cuda (default: train.device).")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (default: train.seed).")] = None,
+    init_from: Annotated[
+        Path | None,
+        typer.Option(help="Start from this model's weights (transfer learning; mode: --set transfer.mode=...)."),
+    ] = None,
 ) -> None:
     """Train a lesion (or cord) segmentation model; writes OUT/model for `lesionseg infer`."""
     with handle_errors():
@@ -33,6 +37,8 @@ def train(
             overrides.append(f"train.device={device}")
         if seed is not None:
             overrides.append(f"train.seed={seed}")
+        if init_from is not None:
+            overrides.append(f"transfer.init_from={init_from}")
         cfg = load_config(config, overrides)
         console = Console(stderr=True)
         result = run_training(cfg, data_root=data, run_dir=out, resume=resume, callback=RichTrainingProgress(console))

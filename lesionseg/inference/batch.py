@@ -26,7 +26,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +37,6 @@ from lesionseg.inference.cascade import CascadePrediction, CascadePredictor
 from lesionseg.inference.lesions import LesionTable, lesion_table
 from lesionseg.inference.predictor import Prediction, Predictor
 from lesionseg.io.atomic import atomic_write_text, remove_stale_temporaries
-from lesionseg.io.bids import contrast_from_name
 from lesionseg.io.dicom import DicomSeries, find_series, is_dicom_folder, load_series, select_series, write_dicom_seg
 from lesionseg.io.nifti import MAX_VOXELS, LoadedImage, is_nifti, load_image, strip_nifti_extension
 from lesionseg.io.validate import check_same_grid
@@ -297,12 +296,11 @@ def run_batch(
     return records
 
 
-def contrast_warning(predictor: Predictor | CascadePredictor, item: InputFile, declared: str | None = None) -> str:
-    """A warning when the input's contrast (``declared``, else its file name's BIDS suffix) is not one the lesion
-    model was trained on, e.g. a T2w model on a PSIR scan; "" when they agree or either is unknown."""
+def contrast_warning(predictor: Predictor | CascadePredictor, contrast: str | None) -> str:
+    """A warning when the input's contrast is not one the lesion model was trained on, e.g. a T2w model on a PSIR
+    scan; "" when they agree or either is unknown."""
     lesion = predictor.lesion if isinstance(predictor, CascadePredictor) else predictor
     trained = lesion.metadata.get("contrasts")
-    contrast = declared or (contrast_from_name(item.path) if item.series is None else None)
     if not trained or contrast is None or contrast in trained:
         return ""
     return (
@@ -320,9 +318,11 @@ def _predict_one(
     on_result: ResultHook | None,
     started: float,
 ) -> InferenceRecord:
+    if options.contrast is not None:
+        image = replace(image, contrast=options.contrast)
     result = predictor.predict_loaded(image)
     cord: Prediction | None = None
-    warning = contrast_warning(predictor, item, options.contrast)
+    warning = contrast_warning(predictor, image.contrast)
     if warning:
         logger.warning("%s: %s", item.label, warning)
     if isinstance(result, CascadePrediction):

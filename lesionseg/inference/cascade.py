@@ -113,11 +113,11 @@ class CascadePredictor:
         if box is None:
             warning = f"{image.path}: no cord found; lesions searched in the whole image"
             logger.warning("%s", warning)
-            probabilities, variance, _ = self.lesion.predict_array_with_variance(image.data, image.affine)
+            probabilities, variance, _ = self.lesion.predict_array_with_variance(image.data, image.affine, image.contrast)
         else:
             crop = box_slices(box)
             crop_probabilities, crop_variance, _ = self.lesion.predict_array_with_variance(
-                np.ascontiguousarray(image.data[crop]), crop_affine(image.affine, box)
+                np.ascontiguousarray(image.data[crop]), crop_affine(image.affine, box), image.contrast
             )
             probabilities = np.zeros(image.data.shape, dtype=np.float32)
             probabilities[crop] = crop_probabilities

@@ -37,7 +37,7 @@ class FalsePositiveFilter:
         region = box_slices(box) if box is not None else (slice(None),) * 3
         affine = crop_affine(image.affine, box) if box is not None else image.affine
         probabilities = np.zeros(image.data.shape, dtype=np.float32)
-        probabilities[region], _ = self.second.predict_array(np.ascontiguousarray(image.data[region]), affine)
+        probabilities[region], _ = self.second.predict_array(np.ascontiguousarray(image.data[region]), affine, image.contrast)
         sums = np.bincount(labels.ravel(), weights=probabilities.ravel(), minlength=count + 1)
         sizes = np.bincount(labels.ravel(), minlength=count + 1)
         return labels, [float(sums[i] / sizes[i]) for i in range(1, count + 1)]

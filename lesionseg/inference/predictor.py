@@ -147,7 +147,7 @@ class Predictor:
         self.tta = tta
         self.config = config
         self.metadata = dict(metadata or {})
-        self.preprocess = preprocessing(config.preprocess)
+        self._preprocessing: dict[str | None, tio.Compose] = {}
         self.roi_size = tuple(config.infer.roi_size or config.train.patch_size)
         #: Optional second stage applied to whole-image predictions, e.g. a false-positive filter.
         self.candidate_filter: Callable[[LoadedImage, Prediction], Prediction] | None = None
@@ -181,23 +181,35 @@ class Predictor:
         assert first is not None
         return cls(networks, first.config, device=device, metadata=first.metadata, tta=tta)
 
-    def predict_array(self, data: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
-        """Probabilities on the grid of a RAS array (e.g. a crop), with the seconds per stage.
+    def preprocess(self, image: tio.ScalarImage, contrast: str | None = None) -> tio.ScalarImage:
+        """Training's preprocessing of an image of ``contrast`` (default: the model's own contrast when it was
+        trained on one)."""
+        if contrast is None:
+            trained = self.metadata.get("contrasts") or []
+            contrast = trained[0] if len(trained) == 1 else None
+        if contrast not in self._preprocessing:
+            self._preprocessing[contrast] = preprocessing(self.config.preprocess, contrast)
+        return self._preprocessing[contrast](image)
+
+    def predict_array(
+        self, data: np.ndarray, affine: np.ndarray, contrast: str | None = None
+    ) -> tuple[np.ndarray, dict[str, float]]:
+        """Probabilities on the grid of a RAS array (e.g. a crop) of ``contrast``, with the seconds per stage.
 
         Returns:
             float32 probabilities in [0, 1], shape ``data.shape``; seconds for preprocess, network, postprocess.
         """
-        probabilities, _, seconds = self.predict_array_with_variance(data, affine)
+        probabilities, _, seconds = self.predict_array_with_variance(data, affine, contrast)
         return probabilities, seconds
 
     def predict_array_with_variance(
-        self, data: np.ndarray, affine: np.ndarray
+        self, data: np.ndarray, affine: np.ndarray, contrast: str | None = None
     ) -> tuple[np.ndarray, np.ndarray | None, dict[str, float]]:
         """As :meth:`predict_array`, plus the per-voxel variance over ensemble members and TTA flips (None when
         there is a single prediction)."""
         seconds: dict[str, float] = {}
         started = time.perf_counter()
-        prepared = self.preprocess(scalar_image(data, affine))
+        prepared = self.preprocess(scalar_image(data, affine), contrast)
         seconds["preprocess"] = time.perf_counter() - started
 
         started = time.perf_counter()
@@ -246,7 +258,7 @@ class Predictor:
 
     def predict_loaded(self, image: LoadedImage) -> Prediction:
         """Predict an image already loaded by :func:`lesionseg.io.nifti.load_image`."""
-        probabilities, variance, seconds = self.predict_array_with_variance(image.data, image.affine)
+        probabilities, variance, seconds = self.predict_array_with_variance(image.data, image.affine, image.contrast)
         mask = self.threshold(probabilities, image.spacing_mm)
         prediction = Prediction(
             probabilities=probabilities, mask=mask, affine=image.affine, geometry=image.geometry, seconds=seconds,

@@ -18,18 +18,6 @@ from lesionseg.errors import InputError
 from lesionseg.io.nifti import strip_nifti_extension
 
 
-#: BIDS suffixes of anatomical contrasts, recognised at the end of a file name (``sub-01_PSIR.nii.gz``).
-ANATOMICAL_SUFFIXES: tuple[str, ...] = (
-    "T1w", "T2w", "T2starw", "T2star", "PDw", "FLAIR", "PSIR", "UNIT1", "MP2RAGE", "STIR", "MTS", "PDT2",
-)
-
-
-def contrast_from_name(path: str | Path) -> str | None:
-    """The contrast a file name declares by its BIDS suffix (``..._T2w.nii.gz`` -> ``T2w``), else None."""
-    suffix = strip_nifti_extension(Path(path)).rsplit("_", 1)[-1]
-    return suffix if suffix in ANATOMICAL_SUFFIXES else None
-
-
 @dataclass(frozen=True)
 class BidsImage:
     """One image of a BIDS dataset and its labels (None when absent)."""

@@ -172,6 +172,7 @@ def check_metadata(bundle: ModelBundle) -> None:
         "orientation": "RAS",
         "spacing_mm": list(config.preprocess.spacing_mm) if config.preprocess.spacing_mm else None,
         "normalization": config.preprocess.normalization,
+        "contrast_normalization": dict(config.preprocess.contrast_normalization),
         "architecture": config.model.architecture,
     }
     for key, value in expected.items():

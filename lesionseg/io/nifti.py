@@ -22,12 +22,18 @@ import nibabel as nib
 import numpy as np
 from nibabel.orientations import apply_orientation, axcodes2ornt, inv_ornt_aff, io_orientation, ornt_transform
 
-from lesionseg.constants import CANONICAL_AXCODES, NIFTI_EXTENSIONS
+from lesionseg.constants import ANATOMICAL_SUFFIXES, CANONICAL_AXCODES, NIFTI_EXTENSIONS
 from lesionseg.errors import InputError
 from lesionseg.io import validate
 from lesionseg.io.atomic import atomic_write
 
 _CANONICAL_ORNT = axcodes2ornt(CANONICAL_AXCODES)
+
+
+def contrast_from_name(path: str | Path) -> str | None:
+    """The contrast a file name declares by its BIDS suffix (``..._T2w.nii.gz`` -> ``T2w``), else None."""
+    suffix = strip_nifti_extension(Path(path)).rsplit("_", 1)[-1]
+    return suffix if suffix in ANATOMICAL_SUFFIXES else None
 
 
 def strip_nifti_extension(path: str | Path) -> str:
@@ -112,11 +118,13 @@ class LoadedImage:
         data: RAS array, float32 for images, uint8 (0/1) for labels; shape ``geometry.canonical_shape``.
         affine: RAS affine of ``data`` (world mm).
         geometry: the native grid, for writing outputs back.
+        contrast: the contrast the file name declares (BIDS suffix, e.g. ``PSIR``), or None.
     """
 
     data: np.ndarray
     affine: np.ndarray
     geometry: NativeGeometry
+    contrast: str | None = None
 
     @property
     def path(self) -> Path:
@@ -199,7 +207,12 @@ def validated_image(
         validate.check_not_constant(path, data)
     header = image.header.copy()
     geometry = NativeGeometry(path=path, shape=tuple(int(s) for s in data.shape), affine=image.affine.copy(), header=header)
-    return LoadedImage(data=geometry.to_canonical(data), affine=geometry.canonical_affine, geometry=geometry)
+    return LoadedImage(
+        data=geometry.to_canonical(data),
+        affine=geometry.canonical_affine,
+        geometry=geometry,
+        contrast=contrast_from_name(path) if kind == "image" else None,
+    )
 
 
 def load_label_for(image: LoadedImage, label_path: str | Path) -> LoadedImage:

@@ -20,9 +20,11 @@ def build_loss(config: TrainConfig) -> torch.nn.Module:
     return DiceCELoss(sigmoid=True, batch=True)
 
 
-def build_optimizer(network: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW."""
-    return torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+def build_optimizer(
+    network: torch.nn.Module, config: TrainConfig, groups: list[dict] | None = None
+) -> torch.optim.Optimizer:
+    """AdamW over the network's parameters, or over parameter ``groups`` (each with its own ``lr``)."""
+    return torch.optim.AdamW(groups or network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig) -> LRScheduler:

@@ -54,6 +54,7 @@ from lesionseg.io.bids import Split, discover, split_subjects
 from lesionseg.io.checkpoint import load_checkpoint, save_checkpoint, save_config, save_model_folder
 from lesionseg.networks.factory import build_network, count_parameters, size_multiple
 from lesionseg.training.optim import build_loss, build_optimizer, build_scheduler
+from lesionseg.training.transfer import apply_freezing, parameter_groups, prepare_transfer
 from lesionseg.transforms.augmentation import augmentation
 from lesionseg.transforms.preprocessing import normalization, preprocessing, resampling
 
@@ -188,6 +189,7 @@ def _metadata(config: Config, split: Split, data_root: Path) -> dict[str, Any]:
         "spacing_mm": list(config.preprocess.spacing_mm) if config.preprocess.spacing_mm else None,
         "orientation": "".join(CANONICAL_AXCODES),
         "normalization": config.preprocess.normalization,
+        "contrast_normalization": dict(config.preprocess.contrast_normalization),
         "architecture": config.model.architecture,
         "in_channels": 1,
         "out_channels": 1,
@@ -299,28 +301,39 @@ def _train(
         save_config(config, run_dir / "config.yaml")
         _write_split(split, run_dir / "split.json")
 
-    network = wrap(build_network(config.model).to(device), context, device)
+    state = None
+    if resume:
+        if not (run_dir / "last.pt").is_file():
+            raise TrainingError(f"{run_dir}: no last.pt to resume from (train without --resume first)")
+        state = load_checkpoint(run_dir / "last.pt", map_location=device)
+    step = int(state["step"]) if state is not None else 0
+
+    core = build_network(config.model).to(device)
+    transfer = prepare_transfer(
+        core, config.transfer, step=step, resuming=state is not None, distributed=context.enabled
+    )
+    network = wrap(core, context, device)
     parameters = count_parameters(network)
     logger.info(
         "network: %s with %s parameters on %s%s", type(unwrap(network)).__name__, f"{parameters:,}", device,
         f" (rank {context.rank} of {context.world_size})" if context.enabled else "",
     )
     loss_function = build_loss(train_config)
-    optimizer = build_optimizer(network, train_config)
+    groups = parameter_groups(unwrap(network), config.transfer, train_config.lr) if transfer else None
+    optimizer = build_optimizer(network, train_config, groups)
     scheduler = build_scheduler(optimizer, train_config)
     use_amp = train_config.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     metadata = {**_metadata(config, split, Path(root)), "world_size": context.world_size}
+    if transfer:
+        metadata["transfer"] = transfer
 
-    step, best_dice, best_step = 0, None, None
-    if resume:
-        if not (run_dir / "last.pt").is_file():
-            raise TrainingError(f"{run_dir}: no last.pt to resume from (train without --resume first)")
-        state = load_checkpoint(run_dir / "last.pt", map_location=device)
+    best_dice, best_step = None, None
+    if state is not None:
         unwrap(network).load_state_dict(state["model"])  # every rank reads the same file: weights stay equal
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        step, best_dice, best_step = int(state["step"]), state.get("best_val_dice"), state.get("best_step")
+        best_dice, best_step = state.get("best_val_dice"), state.get("best_step")
         logger.info("resumed from %s at step %d", run_dir / "last.pt", step)
     start_step = step
 
@@ -402,6 +415,8 @@ def _train(
             if step % steps_per_epoch == 0 and step != start_step:
                 batches = epoch_batches(step // steps_per_epoch)
             batch = next(batches)
+            if config.transfer.mode == "progressive" and step > 0 and step % config.transfer.unfreeze_every == 0:
+                logger.info("step %d: training %s", step, ", ".join(apply_freezing(core, config.transfer, step)))
             compute_started = time.perf_counter()
             wait_seconds += compute_started - fetch_started
 

@@ -47,7 +47,7 @@ def first_stage_prediction(first: Predictor, image: LoadedImage, cord: np.ndarra
         result = CascadePredictor(None, first, cascade=first.config.cascade).predict_loaded(image, cord_mask=cord)
         probabilities = result.lesion.probabilities
     else:
-        probabilities, _ = first.predict_array(image.data, image.affine)
+        probabilities, _ = first.predict_array(image.data, image.affine, image.contrast)
     mask = (probabilities >= threshold).astype(np.uint8)
     return Prediction(probabilities, mask, image.affine, image.geometry)
 

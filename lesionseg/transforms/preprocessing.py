@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torchio as tio
+from torchio.transforms.preprocessing.intensity.normalization_transform import NormalizationTransform
 
 from lesionseg.config import PreprocessConfig
 
@@ -31,11 +32,52 @@ def _foreground(tensor: torch.Tensor) -> torch.Tensor:
     return tensor > tensor.mean()
 
 
-def normalization(config: PreprocessConfig) -> tio.Transform:
-    """The intensity normalisation of ``config`` as a TorchIO transform."""
-    if config.normalization == "percentile":
-        return tio.RescaleIntensity(out_min_max=(0.0, 1.0), percentiles=config.percentiles)
-    return tio.ZNormalization(masking_method=_foreground)
+class SignedScaling(NormalizationTransform):
+    """Divide by a high percentile of the magnitude: zero stays zero and negative values stay negative (PSIR,
+    whose sign separates tissues; z-scoring would shift zero)."""
+
+    def __init__(self, percentile: float = 99.5, **kwargs) -> None:  # noqa: ANN003
+        super().__init__(masking_method=None, **kwargs)
+        self.percentile = percentile
+        self.args_names = ["percentile"]
+
+    def apply_normalization(self, subject: tio.Subject, image_name: str, mask: torch.Tensor) -> None:
+        image = subject.get_scalar_image(image_name)
+        scale = float(np.percentile(np.abs(image.data.numpy()), self.percentile))
+        image.set_data(image.data.float() / (scale if scale > 0 else 1.0))
+
+
+def normalization_method(config: PreprocessConfig, contrast: str | None) -> str:
+    """The normalisation of images of ``contrast`` (``contrast_normalization``, else ``normalization``)."""
+    return config.contrast_normalization.get(contrast, config.normalization) if contrast else config.normalization
+
+
+class ContrastNormalization(tio.Transform):
+    """Intensity normalisation chosen per image by its contrast: the subject's ``contrast`` entry (set when
+    training data is loaded), else ``contrast`` given here (inference), else ``config.normalization``."""
+
+    def __init__(self, config: PreprocessConfig, contrast: str | None = None, **kwargs) -> None:  # noqa: ANN003
+        super().__init__(**kwargs)
+        self.config = config
+        self.contrast = contrast
+        self.args_names = ["config", "contrast"]
+
+    def apply_transform(self, subject: tio.Subject) -> tio.Subject:
+        contrast = subject.get("contrast") or self.contrast
+        method = normalization_method(self.config, contrast)
+        if method == "percentile":
+            transform: tio.Transform = tio.RescaleIntensity(out_min_max=(0.0, 1.0), percentiles=self.config.percentiles)
+        elif method == "signed":
+            transform = SignedScaling(self.config.percentiles[1])
+        else:
+            transform = tio.ZNormalization(masking_method=_foreground)
+        return transform(subject)
+
+
+def normalization(config: PreprocessConfig, contrast: str | None = None) -> tio.Transform:
+    """The intensity normalisation of ``config`` as a TorchIO transform (per contrast, see
+    :class:`ContrastNormalization`)."""
+    return ContrastNormalization(config, contrast)
 
 
 def resampling(config: PreprocessConfig) -> tio.Compose:
@@ -43,13 +85,14 @@ def resampling(config: PreprocessConfig) -> tio.Compose:
     return tio.Compose([tio.Resample(tuple(config.spacing_mm))] if config.spacing_mm is not None else [])
 
 
-def preprocessing(config: PreprocessConfig) -> tio.Compose:
-    """Resampling to ``config.spacing_mm`` (when set) then intensity normalisation.
+def preprocessing(config: PreprocessConfig, contrast: str | None = None) -> tio.Compose:
+    """Resampling to ``config.spacing_mm`` (when set) then intensity normalisation (of ``contrast`` when the
+    images carry none).
 
     Label maps are resampled nearest-neighbour and are left out of normalisation (TorchIO's types). A cascaded
     lesion model sees crops: training then normalises after cropping, as inference does (crop, then this).
     """
-    return tio.Compose([*resampling(config).transforms, normalization(config)])
+    return tio.Compose([*resampling(config).transforms, normalization(config, contrast)])
 
 
 def resample_to_spacing(image: tio.Image, spacing_mm: tuple[float, float, float]) -> tio.Image:

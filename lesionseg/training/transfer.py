@@ -1,0 +1,169 @@
+"""Transfer learning: start from another model's weights (e.g. T2w -> PSIR) and choose what trains.
+
+``transfer.init_from`` (``lesionseg train CONFIG --init-from MODEL``) copies every tensor whose name and shape
+match into the new network and reports what was loaded, skipped and newly initialised. ``transfer.mode``:
+
+- ``full``: every parameter trains (fine-tuning);
+- ``frozen_encoder``: the encoder and bottleneck keep the source weights; decoder and head train;
+- ``progressive``: only the head trains at first, then every ``transfer.unfreeze_every`` steps the next block
+  towards the input joins (gradual unfreezing, Howard & Ruder 2018);
+- ``discriminative``: everything trains, the learning rate multiplied by ``transfer.lr_decay`` per block away
+  from the head.
+
+``transfer.reinit_head`` leaves the head freshly initialised instead of copying it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from lesionseg.config import TransferConfig
+from lesionseg.errors import TrainingError
+from lesionseg.networks.blocks import Block, network_blocks
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadReport:
+    """What :func:`load_matching_weights` did with each tensor."""
+
+    loaded: list[str] = field(default_factory=list)
+    #: tensors of the source not used, with the reason (absent here, other shape)
+    skipped: dict[str, str] = field(default_factory=dict)
+    #: tensors of the new network left as initialised, with the reason
+    new: dict[str, str] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """One line: counts, and the names of what was skipped or is new (the first few)."""
+
+        def names(entries: dict[str, str]) -> str:
+            shown = [f"{name} ({why})" for name, why in list(entries.items())[:4]]
+            more = f", +{len(entries) - 4} more" if len(entries) > 4 else ""
+            return ", ".join(shown) + more if entries else "none"
+
+        return (
+            f"loaded {len(self.loaded)} tensor(s); skipped {len(self.skipped)}: {names(self.skipped)}; "
+            f"newly initialised {len(self.new)}: {names(self.new)}"
+        )
+
+
+def _head_names(network: torch.nn.Module) -> set[str]:
+    head = [block for block in network_blocks(network) if block.role == "head"]
+    prefixes = {name.rsplit(".", 1)[0] for block in head for name in block.parameters}
+    return {name for name in network.state_dict() if name.rsplit(".", 1)[0] in prefixes}
+
+
+def load_matching_weights(
+    network: torch.nn.Module, source: dict[str, torch.Tensor], *, reinit_head: bool = False, origin: str = "source"
+) -> LoadReport:
+    """Copy every tensor of ``source`` whose name and shape match into ``network``.
+
+    Raises:
+        TrainingError: nothing matched (another kind of network).
+    """
+    report = LoadReport()
+    target = network.state_dict()
+    head = _head_names(network) if reinit_head else set()
+    selected: dict[str, torch.Tensor] = {}
+    for name, tensor in target.items():
+        if name in head:
+            report.new[name] = "re-initialised head"
+        elif name not in source:
+            report.new[name] = f"not in {origin}"
+        elif tuple(source[name].shape) != tuple(tensor.shape):
+            report.new[name] = f"shape {tuple(source[name].shape)} in {origin}, {tuple(tensor.shape)} here"
+            report.skipped[name] = "other shape"
+        else:
+            selected[name] = source[name]
+            report.loaded.append(name)
+    for name in source:
+        if name not in target:
+            report.skipped[name] = "not in this network"
+    if not selected:
+        raise TrainingError(f"{origin}: no tensor matches this network by name and shape (another architecture?)")
+    network.load_state_dict({**target, **selected})
+    return report
+
+
+def trainable_blocks(blocks: list[Block], config: TransferConfig, step: int) -> list[Block]:
+    """The blocks that train at ``step`` under ``config.mode``."""
+    if config.mode == "frozen_encoder":
+        return [block for block in blocks if not block.is_encoder_side]
+    if config.mode == "progressive":
+        count = 1 + step // config.unfreeze_every
+        return blocks[-count:] if count < len(blocks) else list(blocks)
+    return list(blocks)
+
+
+def apply_freezing(network: torch.nn.Module, config: TransferConfig, step: int) -> list[str]:
+    """Set ``requires_grad`` of every parameter as ``config.mode`` says at ``step``; returns the trainable
+    block names. Frozen parameters get no gradient, so AdamW leaves them (and their weight decay) alone."""
+    blocks = network_blocks(network)
+    trainable = trainable_blocks(blocks, config, step)
+    names = {name for block in trainable for name in block.parameters}
+    for name, parameter in network.named_parameters():
+        parameter.requires_grad_(name in names)
+    return [block.name for block in trainable]
+
+
+def parameter_groups(network: torch.nn.Module, config: TransferConfig, lr: float) -> list[dict[str, Any]]:
+    """Optimiser parameter groups: one per block with ``lr x lr_decay^k`` (k blocks from the head) in
+    ``discriminative`` mode, else a single group."""
+    if config.mode != "discriminative":
+        return [{"params": list(network.parameters()), "lr": lr}]
+    parameters = dict(network.named_parameters())
+    blocks = network_blocks(network)
+    return [
+        {"params": [parameters[name] for name in block.parameters], "lr": lr * config.lr_decay ** (len(blocks) - 1 - index),
+         "block": block.name}
+        for index, block in enumerate(blocks)
+    ]
+
+
+def prepare_transfer(
+    network: torch.nn.Module, config: TransferConfig, *, step: int, resuming: bool, distributed: bool = False
+) -> dict[str, Any]:
+    """Initialise ``network`` from ``config.init_from`` (unless resuming: the checkpoint has the weights) and
+    freeze what ``config.mode`` says at ``step``.
+
+    Returns:
+        What to record in the model's metadata (source, its contrasts, mode, load report).
+
+    Raises:
+        ConfigError: a freezing mode without ``init_from``, or progressive unfreezing under torchrun.
+        ModelError: the source cannot be loaded.
+        TrainingError: nothing in the source fits the network.
+    """
+    from lesionseg.errors import ConfigError
+    from lesionseg.io.checkpoint import load_model
+
+    if config.init_from is None:
+        if config.mode != "full" or config.reinit_head:
+            raise ConfigError(f"transfer.mode {config.mode!r} / reinit_head need transfer.init_from (--init-from MODEL)")
+        return {}
+    if config.mode == "progressive" and distributed:
+        raise ConfigError("transfer.mode 'progressive' changes trainable parameters during training, which "
+                          "DistributedDataParallel does not allow: use frozen_encoder, discriminative or full")
+    source = load_model(config.init_from)
+    record: dict[str, Any] = {
+        "init_from": str(config.init_from),
+        "source_contrasts": source.metadata.get("contrasts"),
+        "source_target": source.metadata.get("target"),
+        "mode": config.mode,
+        "reinit_head": config.reinit_head,
+    }
+    if not resuming:
+        report = load_matching_weights(
+            network, source.state_dict, reinit_head=config.reinit_head, origin=str(config.init_from)
+        )
+        logger.info("initialised from %s: %s", config.init_from, report.summary())
+        record["load_report"] = report.summary()
+    if config.mode in ("frozen_encoder", "progressive"):
+        trainable = apply_freezing(network, config, step)
+        logger.info("transfer mode %s: training %s", config.mode, ", ".join(trainable))
+    return record

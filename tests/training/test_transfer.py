@@ -1,0 +1,125 @@
+"""Transfer learning: weights copied by name and shape with a report, freezing modes, per-block learning rates,
+contrast-aware normalisation, and the contrast recorded in the model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torchio as tio
+
+from lesionseg.config import ModelConfig, PreprocessConfig, TransferConfig, load_config
+from lesionseg.errors import ConfigError, TrainingError
+from lesionseg.io.checkpoint import load_model
+from lesionseg.networks.blocks import network_blocks
+from lesionseg.networks.factory import build_network
+from lesionseg.training.optim import build_loss, build_optimizer
+from lesionseg.training.trainer import train, train_step
+from lesionseg.training.transfer import apply_freezing, load_matching_weights, parameter_groups, trainable_blocks
+from lesionseg.transforms.preprocessing import preprocessing
+from tests.conftest import CONFIGS
+
+TINY = ModelConfig(channels=[8, 16, 32], strides=[2, 2])
+
+
+def _steps(network: torch.nn.Module, optimizer: torch.optim.Optimizer, count: int = 3) -> None:
+    generator = torch.Generator().manual_seed(0)
+    loss_function = build_loss(load_config(CONFIGS / "tiny.yaml").train)
+    for step in range(count):
+        images = torch.randn((2, 1, 16, 16, 32), generator=generator)
+        labels = (torch.rand((2, 1, 16, 16, 32), generator=generator) > 0.9).float()
+        train_step(network, images, labels, loss_function=loss_function, optimizer=optimizer,
+                   scaler=torch.amp.GradScaler("cuda", enabled=False), grad_clip=1.0, amp=False, step=step)
+
+
+def test_blocks_cover_every_parameter_in_order() -> None:
+    for config in (TINY, ModelConfig(architecture="dynunet", channels=[8, 16, 32, 64], strides=[2, 2, 2])):
+        network = build_network(config)
+        blocks = network_blocks(network)
+        assert sorted(n for b in blocks for n in b.parameters) == sorted(n for n, _ in network.named_parameters())
+        assert blocks[0].name == "encoder0" and blocks[-1].name == "head"
+        assert [b.role for b in blocks].index("bottleneck") == len(config.channels) - 1
+
+
+def test_frozen_parameters_do_not_change_and_trainable_ones_do() -> None:
+    network = build_network(TINY)
+    trainable = apply_freezing(network, TransferConfig(mode="frozen_encoder", init_from=Path("x")), step=0)
+    assert trainable == ["decoder1", "head"]
+    before = {name: p.detach().clone() for name, p in network.named_parameters()}
+    _steps(network, build_optimizer(network, load_config(CONFIGS / "tiny.yaml").train))
+    encoder = {n for b in network_blocks(network) if b.is_encoder_side for n in b.parameters}
+    for name, parameter in network.named_parameters():
+        changed = not torch.equal(before[name], parameter.detach())
+        assert changed == (name not in encoder), name
+
+
+def test_progressive_unfreezing_goes_from_head_to_input() -> None:
+    blocks = network_blocks(build_network(TINY))
+    config = TransferConfig(mode="progressive", unfreeze_every=10, init_from=Path("x"))
+    assert [b.name for b in trainable_blocks(blocks, config, 0)] == ["head"]
+    assert [b.name for b in trainable_blocks(blocks, config, 10)] == ["decoder1", "head"]
+    assert len(trainable_blocks(blocks, config, 1000)) == len(blocks)
+
+
+def test_discriminative_learning_rates() -> None:
+    network = build_network(TINY)
+    groups = parameter_groups(network, TransferConfig(mode="discriminative", lr_decay=0.5), lr=1e-3)
+    assert [g["block"] for g in groups] == ["encoder0", "encoder1", "bottleneck", "decoder1", "head"]
+    assert [g["lr"] for g in groups] == pytest.approx([1e-3 / 16, 1e-3 / 8, 1e-3 / 4, 1e-3 / 2, 1e-3])
+    optimizer = build_optimizer(network, load_config(CONFIGS / "tiny.yaml").train, groups)
+    assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([g["lr"] for g in groups])
+
+
+def test_loading_reports_loaded_skipped_and_new() -> None:
+    source = build_network(TINY).state_dict()
+    other = build_network(ModelConfig(channels=[8, 16, 64], strides=[2, 2]))  # deeper layers differ in width
+    report = load_matching_weights(other, source, origin="src")
+    assert report.loaded and report.new and report.skipped
+    assert all("shape" in why for why in report.new.values())
+    assert torch.equal(other.state_dict()["model.0.conv.weight"], source["model.0.conv.weight"])
+    assert "loaded" in report.summary() and "newly initialised" in report.summary()
+
+    fresh = build_network(TINY)
+    report = load_matching_weights(fresh, source, reinit_head=True)
+    assert set(report.new) == {"model.2.conv.weight", "model.2.conv.bias"}
+    assert not torch.equal(fresh.state_dict()["model.2.conv.weight"], source["model.2.conv.weight"])
+    with pytest.raises(TrainingError, match="no tensor matches"):
+        load_matching_weights(fresh, {"something.else": torch.zeros(1)})
+
+
+def test_psir_signs_survive_normalisation() -> None:
+    data = np.zeros((20, 20, 20), dtype=np.float32)
+    data[5:10] = -300.0 + np.random.default_rng(0).uniform(0, 50, (5, 20, 20))  # CSF-like negative
+    data[10:15] = 500.0 + np.random.default_rng(1).uniform(0, 50, (5, 20, 20))  # cord-like positive
+    image = tio.ScalarImage(tensor=torch.from_numpy(data)[None], affine=np.eye(4))
+    config = PreprocessConfig(spacing_mm=None)
+    signed = preprocessing(config, "PSIR")(image).data[0].numpy()
+    assert np.all(signed[data == 0] == 0) and np.all(signed[data < 0] < 0) and np.all(signed[data > 0] > 0)
+    zscored = preprocessing(config, "T2w")(image).data[0].numpy()
+    assert np.all(zscored[data == 0] != 0)  # z-scoring moves zero: the reason PSIR is treated differently
+
+
+def test_init_from_trains_frozen_encoder_and_records_contrast(trained_tiny_model: Path, phantom_dataset: Path, tmp_path: Path) -> None:
+    config = load_config(CONFIGS / "tiny.yaml", [
+        "data.contrasts=[PSIR]", f"transfer.init_from={trained_tiny_model}", "transfer.mode=frozen_encoder",
+        "train.steps=6", "train.val_every=3",
+    ])
+    result = train(config, data_root=phantom_dataset, run_dir=tmp_path / "run")
+    source, tuned = load_model(trained_tiny_model), load_model(result.model_dir)
+    encoder = {n for b in network_blocks(build_network(tuned.config.model)) if b.is_encoder_side for n in b.parameters}
+    for name in source.state_dict:
+        same = torch.equal(source.state_dict[name], tuned.state_dict[name])
+        assert same == (name in encoder), name
+    metadata = json.loads((result.model_dir / "metadata.json").read_text())
+    assert metadata["contrasts"] == ["PSIR"]
+    assert metadata["transfer"]["source_contrasts"] == ["T2w"] and metadata["transfer"]["mode"] == "frozen_encoder"
+    assert metadata["contrast_normalization"]["PSIR"] == "signed"
+
+
+def test_freezing_without_a_source_is_a_config_error(phantom_dataset: Path, tmp_path: Path) -> None:
+    config = load_config(CONFIGS / "tiny.yaml", ["transfer.mode=frozen_encoder"])
+    with pytest.raises(ConfigError, match="need transfer.init_from"):
+        train(config, data_root=phantom_dataset, run_dir=tmp_path / "run")
