@@ -145,6 +145,8 @@ class InferConfig(_Section):
     mode: Literal["gaussian", "constant"] = "gaussian"
     threshold: float = Field(0.5, gt=0, lt=1)
     min_lesion_mm3: float = Field(0.0, ge=0)
+    #: network arithmetic on the CPU: ``fp32``, or ``bf16`` autocast (fast on CPUs with AVX-512 BF16 / AMX)
+    precision: Literal["fp32", "bf16"] = "fp32"
 
 
 class CascadeConfig(_Section):

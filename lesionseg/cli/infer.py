@@ -39,6 +39,12 @@ def infer(
     max_voxels: Annotated[int, typer.Option(help="Refuse larger images (from their header, before reading).")] = 512 * 512 * 1024,
     report: Annotated[bool, typer.Option(help="HTML report per image and OUT/index.html.")] = True,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda.")] = "auto",
+    engine: Annotated[
+        Literal["torch", "onnxruntime"], typer.Option(help="onnxruntime: run MODEL/model.onnx (lesionseg export).")
+    ] = "torch",
+    precision: Annotated[
+        Literal["fp32", "bf16"] | None, typer.Option(help="CPU arithmetic: bf16 autocast (default: the model's).")
+    ] = None,
     contrast: Annotated[
         str | None, typer.Option(help="Contrast of the inputs (T2w, T1w, PSIR, ...); default: each file's BIDS suffix.")
     ] = None,
@@ -72,12 +78,18 @@ def infer(
             paths = [*(model or []), *(cascade or ()), *([fp_model] if fp_model else [])]
             for folder, digest in verify_models(paths).items():
                 typer.echo(f"verified {folder}: SHA-256 {digest}", err=True)
-        predictor = load_pipeline(model or None, cascade=cascade, fp_model=fp_model, device=device, tta=tta)
+        predictor = load_pipeline(
+            model or None, cascade=cascade, fp_model=fp_model, device=device, tta=tta, engine=engine
+        )
         lesion = predictor.lesion if isinstance(predictor, CascadePredictor) else predictor
         updates = {"overlap": overlap, "sw_batch_size": sw_batch_size, "threshold": threshold, "min_lesion_mm3": min_lesion_mm3}
         for key, value in updates.items():
             if value is not None:
                 setattr(lesion.config.infer, key, value)
+        if precision is not None:
+            stages = [lesion, predictor.cord] if isinstance(predictor, CascadePredictor) else [lesion]
+            for stage in filter(None, stages):
+                stage.config.infer.precision = precision
         options = BatchOptions(
             soft=soft,
             uncertainty=uncertainty,

@@ -8,6 +8,7 @@ import typer
 
 from lesionseg.cli.common import set_debug
 from lesionseg.cli.evaluate import evaluate
+from lesionseg.cli.export import export
 from lesionseg.cli.infer import infer
 from lesionseg.cli.synth import synth
 from lesionseg.cli.train import train
@@ -44,6 +45,7 @@ app.command(help="Write synthetic spinal-cord phantoms with lesions (BIDS).")(sy
 app.command(help="Train a lesion (or cord) model from a YAML config on a BIDS dataset.")(train)
 app.command(help="Segment lesions in NIfTI files, folders or BIDS datasets.")(infer)
 app.command(help="Compare predicted masks with ground truth: Dice, precision, recall, volumes.")(evaluate)
+app.command(help="Export a model's network to ONNX (for onnxruntime and other runtimes).")(export)
 
 
 if __name__ == "__main__":

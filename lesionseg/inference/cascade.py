@@ -74,16 +74,17 @@ class CascadePredictor:
         device: str = "auto",
         fp_model: str | Path | None = None,
         tta: bool = False,
+        engine: str = "torch",
     ) -> CascadePredictor:
         """Load both models (and the optional false-positive-reduction model) safely."""
-        cord = Predictor.from_model(cord_model, device=device)
-        lesion = Predictor.from_model(lesion_model, device=device, tta=tta)
+        cord = Predictor.from_model(cord_model, device=device, engine=engine)
+        lesion = Predictor.from_model(lesion_model, device=device, tta=tta, engine=engine)
         first_lesion = lesion_model[0] if isinstance(lesion_model, list) else lesion_model
         for role, predictor, path in (("cord", cord, cord_model), ("lesion", lesion, first_lesion)):
             target = predictor.config.data.target
             if target != role:
                 raise ModelError(f"{path}: a {target} model given as the cascade's {role} model (order: CORD LESION)")
-        fp_filter = FalsePositiveFilter(Predictor.from_model(fp_model, device=device)) if fp_model else None
+        fp_filter = FalsePositiveFilter(Predictor.from_model(fp_model, device=device, engine=engine)) if fp_model else None
         return cls(cord, lesion, fp_filter=fp_filter)
 
     def predict_cord(self, image: LoadedImage) -> Prediction:
@@ -158,6 +159,7 @@ def load_pipeline(
     fp_model: str | Path | None = None,
     device: str = "auto",
     tta: bool = False,
+    engine: str = "torch",
 ) -> Predictor | CascadePredictor:
     """The predictor ``lesionseg infer`` runs.
 
@@ -174,7 +176,7 @@ def load_pipeline(
     models = [] if model is None else ([model] if isinstance(model, str | Path) else list(model))
     if cascade is not None:
         return CascadePredictor.from_models(
-            cascade[0], [cascade[1], *models], device=device, fp_model=fp_model, tta=tta
+            cascade[0], [cascade[1], *models], device=device, fp_model=fp_model, tta=tta, engine=engine
         )
     if not models:
         raise ValueError("give a model or a cascade")
@@ -182,9 +184,9 @@ def load_pipeline(
     if len(models) == 1 and (bundle / "cord").is_dir() and (bundle / "lesion").is_dir():
         bundled_fp = bundle / "fp" if (bundle / "fp").is_dir() else None
         return CascadePredictor.from_models(
-            bundle / "cord", bundle / "lesion", device=device, fp_model=fp_model or bundled_fp, tta=tta
+            bundle / "cord", bundle / "lesion", device=device, fp_model=fp_model or bundled_fp, tta=tta, engine=engine
         )
-    predictor = Predictor.from_model(models, device=device, tta=tta)
+    predictor = Predictor.from_model(models, device=device, tta=tta, engine=engine)
     if fp_model is not None:
-        predictor.candidate_filter = FalsePositiveFilter(Predictor.from_model(fp_model, device=device))
+        predictor.candidate_filter = FalsePositiveFilter(Predictor.from_model(fp_model, device=device, engine=engine))
     return predictor

@@ -51,10 +51,12 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
-    """Mixed precision on CUDA when ``enabled``; a no-op on CPU."""
+def autocast(device: torch.device, enabled: bool, cpu_bf16: bool = False) -> contextlib.AbstractContextManager:
+    """Mixed precision: float16 on CUDA when ``enabled``; bfloat16 on the CPU when ``cpu_bf16``; else none."""
     if enabled and device.type == "cuda":
         return torch.autocast(device_type="cuda", dtype=torch.float16)
+    if cpu_bf16 and device.type == "cpu":
+        return torch.autocast(device_type="cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
@@ -72,7 +74,7 @@ def sliding_window_probabilities(
     Windows are blended with MONAI's Gaussian importance map; borders are padded with the image minimum.
     """
     batch = image[None].to(device)
-    with torch.inference_mode(), autocast(device, amp):
+    with torch.inference_mode(), autocast(device, amp, cpu_bf16=config.precision == "bf16"):
         logits = sliding_window_inference(
             batch,
             roi_size=roi_size,
@@ -153,9 +155,17 @@ class Predictor:
         self.candidate_filter: Callable[[LoadedImage, Prediction], Prediction] | None = None
 
     @classmethod
-    def from_model(cls, path: str | Path | Sequence[str | Path], *, device: str = "auto", tta: bool = False) -> Predictor:
+    def from_model(
+        cls,
+        path: str | Path | Sequence[str | Path],
+        *,
+        device: str = "auto",
+        tta: bool = False,
+        engine: str = "torch",
+    ) -> Predictor:
         """Load a model folder (or a ``best.pt``/``last.pt`` checkpoint) safely; several paths make an ensemble
-        whose members must share the preprocessing (spacing, normalisation) of the first.
+        whose members must share the preprocessing (spacing, normalisation) of the first. ``engine="onnxruntime"``
+        runs each folder's ``model.onnx`` (see :mod:`lesionseg.inference.onnx`) instead of PyTorch.
 
         Raises:
             ModelError: unreadable model, weights that do not fit the architecture in its config, or ensemble
@@ -177,6 +187,10 @@ class Predictor:
             except RuntimeError as error:
                 message = str(error).strip().splitlines()[0]
                 raise ModelError(f"{member}: weights do not fit the architecture in its config ({message})") from None
+            if engine == "onnxruntime":
+                from lesionseg.inference.onnx import ONNX_FILE, OnnxNetwork
+
+                network = OnnxNetwork(Path(member) / ONNX_FILE)
             networks.append(network)
         assert first is not None
         return cls(networks, first.config, device=device, metadata=first.metadata, tta=tta)

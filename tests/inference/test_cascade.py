@@ -36,13 +36,6 @@ def _constant_predictor(logit: float) -> Predictor:
     return Predictor(_ConstantLogits(logit), load_config(CONFIGS / "tiny.yaml"), device="cpu")
 
 
-@pytest.fixture(scope="session")
-def trained_tiny_cord_model(tmp_path_factory: pytest.TempPathFactory, phantom_dataset: Path) -> Path:
-    from lesionseg.training.trainer import train
-
-    config = load_config(CONFIGS / "tiny.yaml", ["data.target=cord", "train.steps=30", "train.val_every=30"])
-    return train(config, data_root=phantom_dataset, run_dir=tmp_path_factory.mktemp("cord_run")).model_dir
-
 
 def _phantom(phantom_dataset: Path, subject: str = "sub-002"):  # noqa: ANN202
     image = load_image(phantom_dataset / subject / "anat" / f"{subject}_T2w.nii.gz")
