@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from lesionseg.cli.common import set_debug
+from lesionseg.cli.benchmark import benchmark
 from lesionseg.cli.evaluate import evaluate
 from lesionseg.cli.export import export
 from lesionseg.cli.infer import infer
@@ -46,6 +47,7 @@ app.command(help="Train a lesion (or cord) model from a YAML config on a BIDS da
 app.command(help="Segment lesions in NIfTI files, folders or BIDS datasets.")(infer)
 app.command(help="Compare predicted masks with ground truth: Dice, precision, recall, volumes.")(evaluate)
 app.command(help="Export a model's network to ONNX (for onnxruntime and other runtimes).")(export)
+app.command(help="Time every stage of inference and training on this machine (JSON + Markdown).")(benchmark)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,27 @@
+"""``lesionseg benchmark``: time every stage of inference and training on this machine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lesionseg.cli.common import handle_errors
+
+
+def benchmark(
+    out: Annotated[Path, typer.Option(help="Folder for benchmark.json and benchmark.md.")] = Path("runs/benchmark"),
+    repeats: Annotated[int, typer.Option(help="Runs per figure (median, min, max).")] = 3,
+    quick: Annotated[bool, typer.Option(help="One small volume, one run, short training: a smoke run.")] = False,
+    whole_model: Annotated[Path | None, typer.Option(help="Whole-image model folder (default: untrained).")] = None,
+    cord_model: Annotated[Path | None, typer.Option(help="Cord model folder (default: untrained).")] = None,
+    lesion_model: Annotated[Path | None, typer.Option(help="Cascaded lesion model folder (default: untrained).")] = None,
+) -> None:
+    """Inference per stage (whole image, cascade, bf16, ONNX Runtime), FLOP rate vs the machine's peak, peak
+    memory on a 512 x 512 x 256 volume, training step time and data wait."""
+    with handle_errors():
+        from lesionseg.benchmark import run
+
+        run(out, repeats=repeats, quick=quick, whole_model=whole_model, cord_model=cord_model, lesion_model=lesion_model,
+            log=lambda line: typer.echo(line, err=True))
