@@ -47,6 +47,8 @@ class DataConfig(_Section):
     lesion_suffix: str = LESION_SUFFIX
     cord_suffix: str = CORD_SUFFIX
     split: SplitConfig = Field(default_factory=SplitConfig)
+    #: folder of preprocessed training volumes reused across runs (keyed by file hashes + preprocessing); None: off
+    cache_dir: Path | None = None
 
 
 class PreprocessConfig(_Section):

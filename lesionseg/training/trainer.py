@@ -33,6 +33,7 @@ import torchio as tio
 
 from lesionseg.config import Config
 from lesionseg.constants import CANONICAL_AXCODES, IMAGE_KEY, LABEL_KEY
+from lesionseg.data.cache import load_prepared_subjects
 from lesionseg.data.loaders import patch_loader, patch_queue
 from lesionseg.data.subjects import label_path, load_subjects
 from lesionseg.errors import ConfigError, TrainingError
@@ -282,12 +283,22 @@ def _train(
     cascaded = config.cascade.enabled and config.data.target == "lesion"
     # a cascaded model sees crops: normalise after cropping, as inference normalises the crop it is given
     prepare = resampling(config.preprocess) if cascaded else preprocessing(config.preprocess)
-    train_subjects = load_subjects(split.train, config.data.target, extra_labels=("cord",) if cascaded else ())
+    extra_labels: tuple = ("cord",) if cascaded else ()
     first = None
     if config.fp_reduction.first_model is not None:
         first = Predictor.from_model(config.fp_reduction.first_model, device=str(device))
-        train_subjects = add_candidate_maps(train_subjects, split.train, first, config)
-    train_subjects = [prepare(subject) for subject in train_subjects]
+        train_subjects = load_subjects(split.train, config.data.target, extra_labels=extra_labels)
+        train_subjects = [prepare(s) for s in add_candidate_maps(train_subjects, split.train, first, config)]
+    else:
+        description = json.dumps(
+            {"preprocess": config.preprocess.model_dump(mode="json"), "target": config.data.target,
+             "extra_labels": extra_labels, "normalised": not cascaded},
+            sort_keys=True,
+        )
+        train_subjects = load_prepared_subjects(
+            split.train, config.data.target, prepare, description=description, cache_dir=config.data.cache_dir,
+            extra_labels=extra_labels,
+        )
     # each rank validates its share of the images; the Dice is reduced across ranks
     validator = (
         Validator(
