@@ -86,7 +86,7 @@ def main() -> None:
     targets = args.targets.split(",")
     synth = SynthConfig(subjects=args.source_subjects + max(sizes) + args.test_subjects, contrasts=["T2w", *targets],
                         seed=args.data_seed)
-    base = ["data.split.val_fraction=0", "data.split.test_fraction=0"]
+    base = ["data.split.val_fraction=0", "data.split.test_fraction=0", f"data.cache_dir={args.out / 'cache'}"]
     if args.quick:
         sizes, args.seeds, args.steps, args.source_steps = [1], 1, 4, 4
         args.source_subjects, args.test_subjects = 2, 1
