@@ -93,6 +93,8 @@ class AugmentConfig(_Section):
     p_blur: float = Field(0.1, ge=0, le=1)
     p_anisotropy: float = Field(0.1, ge=0, le=1)
     p_flip_lr: float = Field(0.5, ge=0, le=1)
+    #: negate the normalised image (polarity-invariant features: helps transfer across contrasts)
+    p_invert: float = Field(0.0, ge=0, le=1)
 
 
 class ModelConfig(_Section):
@@ -237,6 +239,9 @@ class TransferConfig(_Section):
     init_from: Path | None = None
     mode: Literal["full", "frozen_encoder", "progressive", "discriminative"] = "full"
     reinit_head: bool = False
+    #: scale loaded convolutions that feed a normalisation back to their initial norms (same function, faster
+    #: fine-tuning; see lesionseg.training.transfer)
+    rescale: bool = False
     #: progressive: steps between unfreezing one more block (from the head towards the input)
     unfreeze_every: int = Field(100, ge=1)
     #: discriminative: learning-rate factor per block away from the head

@@ -4,7 +4,8 @@ For each target contrast, N in --n, and seed, with the same step budget for ever
 
 - ``scratch``: trained from random weights on the N target volumes;
 - ``ft-full``, ``ft-frozen_encoder``, ``ft-progressive``, ``ft-discriminative``: fine-tuned from a T2w model
-  (trained once per seed on T2w phantoms) on the same N volumes, in each ``transfer.mode``;
+  (trained once per seed on T2w phantoms) on the same N volumes, in each ``transfer.mode``, with a re-initialised
+  head (``transfer.reinit_head``: the T2w head's calibration made fine-tuned models predict almost nothing);
 - ``zero-shot``: the T2w model as it is;
 - ``multi-contrast``: trained from random weights on the T2w volumes and the N target volumes together.
 
@@ -126,7 +127,8 @@ def main() -> None:
                     "scratch": (root, [f"data.contrasts=[{target}]"]),
                     **{
                         f"ft-{mode}": (root, [f"data.contrasts=[{target}]", f"transfer.init_from={source}",
-                                              f"transfer.mode={mode}", f"transfer.unfreeze_every={max(1, args.steps // 8)}"])
+                                              f"transfer.mode={mode}", "transfer.reinit_head=true",
+                                              f"transfer.unfreeze_every={max(1, args.steps // 8)}"])
                         for mode in MODES
                     },
                     "multi-contrast": (mixed, [f"data.contrasts=[T2w,{target}]"]),

@@ -11,6 +11,16 @@ import torchio as tio
 from lesionseg.config import AugmentConfig
 
 
+class RandomInversion(tio.IntensityTransform):
+    """Negate the (normalised) image: bright lesions become dark ones. Trains features that do not depend on the
+    polarity of a contrast (T2w lesions are bright, T1w and PSIR lesions dark), so a model transfers better."""
+
+    def apply_transform(self, subject: tio.Subject) -> tio.Subject:
+        for image in self.get_images(subject):
+            image.set_data(-image.data)
+        return subject
+
+
 def augmentation(config: AugmentConfig) -> tio.Compose | None:
     """The augmentation pipeline, or None when disabled.
 
@@ -31,6 +41,7 @@ def augmentation(config: AugmentConfig) -> tio.Compose | None:
         (config.p_blur, tio.RandomBlur(std=(0.0, 1.0), p=config.p_blur)),
         (config.p_anisotropy, tio.RandomAnisotropy(axes=(0, 1, 2), downsampling=(1.5, 3.0), p=config.p_anisotropy)),
         (config.p_noise, tio.RandomNoise(std=(0.0, 0.1), p=config.p_noise)),
+        (config.p_invert, RandomInversion(p=config.p_invert)),
     ]
     transforms = [transform for probability, transform in candidates if probability > 0]
     return tio.Compose(transforms) if transforms else None

@@ -123,3 +123,31 @@ def test_freezing_without_a_source_is_a_config_error(phantom_dataset: Path, tmp_
     config = load_config(CONFIGS / "tiny.yaml", ["transfer.mode=frozen_encoder"])
     with pytest.raises(ConfigError, match="need transfer.init_from"):
         train(config, data_root=phantom_dataset, run_dir=tmp_path / "run")
+
+
+def test_rescaling_keeps_the_function_and_restores_initial_norms() -> None:
+    from lesionseg.training.transfer import normalised_convolutions, rescale_to_initial_norms
+
+    torch.manual_seed(0)
+    network, fresh = build_network(TINY).eval(), build_network(TINY).eval()
+    with torch.no_grad():
+        for layer in normalised_convolutions(network):
+            layer.weight.mul_(5.0)  # as a trained network's weights grow
+    image = torch.randn(1, 1, 16, 16, 32)
+    with torch.no_grad():
+        before = network(image)
+        assert rescale_to_initial_norms(network, fresh) == 4  # every conv but the head feeds an instance norm
+        after = network(image)
+    torch.testing.assert_close(after, before, rtol=1e-3, atol=1e-3)
+    for layer, reference in zip(normalised_convolutions(network), normalised_convolutions(fresh), strict=True):
+        assert float(layer.weight.norm()) == pytest.approx(float(reference.weight.norm()), rel=1e-5)
+
+
+def test_inversion_augmentation_negates_the_image_only() -> None:
+    from lesionseg.transforms.augmentation import RandomInversion
+
+    subject = tio.Subject(image=tio.ScalarImage(tensor=torch.randn(1, 4, 4, 4)),
+                          label=tio.LabelMap(tensor=torch.ones(1, 4, 4, 4, dtype=torch.uint8)))
+    inverted = RandomInversion(p=1.0)(subject)
+    assert torch.equal(inverted["image"].data, -subject["image"].data)
+    assert torch.equal(inverted["label"].data, subject["label"].data)
