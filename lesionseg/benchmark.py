@@ -196,7 +196,7 @@ def count_flops(predictor: Any, image_path: Path, cord_path: Path, use_gt_cord: 
     return float(counter.get_total_flops())
 
 
-def peak_rss(models: dict[str, Path], cascade: bool, folder: Path) -> dict[str, float]:
+def peak_rss(models: dict[str, Path], cascade: bool, folder: Path, budget_mb: float | None = None) -> dict[str, float]:
     """Peak resident memory (MiB) of a fresh process that loads and segments the 512 x 512 x 256 volume."""
     code = (
         "import json, resource, sys; from lesionseg.benchmark import _large_volume_child; "
@@ -204,7 +204,7 @@ def peak_rss(models: dict[str, Path], cascade: bool, folder: Path) -> dict[str, 
         "print(json.dumps({'peak_rss_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))"
     )
     arguments = [str(folder / "large.nii.gz"), str(folder / "large_out.nii.gz"), str(models["whole"]), str(models["cord"]),
-                 str(models["lesion"]), "cascade" if cascade else "whole"]
+                 str(models["lesion"]), "cascade" if cascade else "whole", str(budget_mb or "")]
     started = time.perf_counter()
     completed = subprocess.run([sys.executable, "-c", code, *arguments], capture_output=True, text=True, check=True)
     result = json.loads(completed.stdout.strip().splitlines()[-1])
@@ -228,11 +228,14 @@ def _large_volume_child(arguments: list[str]) -> None:
     from lesionseg.inference.cascade import CascadePredictor
     from lesionseg.inference.predictor import Predictor
 
-    image, out, whole, cord, lesion, variant = arguments
+    image, out, whole, cord, lesion, variant, budget = arguments
     predictor = (
         CascadePredictor.from_models(cord, lesion, device="cpu") if variant == "cascade"
         else Predictor.from_model(whole, device="cpu")
     )
+    if budget:
+        for stage in (predictor.cord, predictor.lesion) if variant == "cascade" else (predictor,):
+            stage.config.infer.memory_budget_mb = float(budget)
     result = predictor.predict(image)
     (result.lesion if variant == "cascade" else result).save(out)
 
@@ -331,6 +334,7 @@ def run(
                 "shape": list(LARGE_SHAPE),
                 "whole": peak_rss(models, cascade=False, folder=folder),
                 "cascade": peak_rss(models, cascade=True, folder=folder),
+                "whole, memory budget 512 MB": peak_rss(models, cascade=False, folder=folder, budget_mb=512),
             }
             log(f"peak RSS 512x512x256: {results['memory']}")
         results["training"] = training_benchmark(quick, folder)
@@ -376,8 +380,9 @@ def markdown(results: dict[str, Any]) -> str:
     if "memory" in results:
         memory = results["memory"]
         lines += ["", "| peak RSS, 512 x 512 x 256 volume | MiB | seconds |", "|---|---|---|"]
-        for variant in ("whole", "cascade"):
-            lines.append(f"| {variant} | {memory[variant]['peak_rss_mib']:.0f} | {memory[variant]['seconds']:.1f} |")
+        for variant, entry in memory.items():
+            if isinstance(entry, dict):
+                lines.append(f"| {variant} | {entry['peak_rss_mib']:.0f} | {entry['seconds']:.1f} |")
     lines += ["", "| training | config | steps | s/step | waiting for data |", "|---|---|---|---|---|"]
     for name, entry in results["training"].items():
         lines.append(f"| {name} | {entry['config']} | {entry['steps']} | {entry['seconds_per_step']:.3f} | "

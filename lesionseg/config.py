@@ -151,6 +151,9 @@ class InferConfig(_Section):
     min_lesion_mm3: float = Field(0.0, ge=0)
     #: network arithmetic on the CPU: ``fp32``, or ``bf16`` autocast (fast on CPUs with AVX-512 BF16 / AMX)
     precision: Literal["fp32", "bf16"] = "fp32"
+    #: working memory (MB) beyond the input and output arrays; a larger image is processed in overlapping slabs
+    #: (normalised with statistics of the whole image). None: whole image at once
+    memory_budget_mb: float | None = Field(None, gt=0)
 
 
 class CascadeConfig(_Section):

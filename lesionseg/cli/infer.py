@@ -42,6 +42,9 @@ def infer(
     engine: Annotated[
         Literal["torch", "onnxruntime"], typer.Option(help="onnxruntime: run MODEL/model.onnx (lesionseg export).")
     ] = "torch",
+    memory_budget_mb: Annotated[
+        float | None, typer.Option(help="Working memory per pass (MB); larger images go through in slabs.")
+    ] = None,
     precision: Annotated[
         Literal["fp32", "bf16"] | None, typer.Option(help="CPU arithmetic: bf16 autocast (default: the model's).")
     ] = None,
@@ -86,10 +89,12 @@ def infer(
         for key, value in updates.items():
             if value is not None:
                 setattr(lesion.config.infer, key, value)
-        if precision is not None:
-            stages = [lesion, predictor.cord] if isinstance(predictor, CascadePredictor) else [lesion]
-            for stage in filter(None, stages):
+        stages = [lesion, predictor.cord] if isinstance(predictor, CascadePredictor) else [lesion]
+        for stage in filter(None, stages):
+            if precision is not None:
                 stage.config.infer.precision = precision
+            if memory_budget_mb is not None:
+                stage.config.infer.memory_budget_mb = memory_budget_mb
         options = BatchOptions(
             soft=soft,
             uncertainty=uncertainty,

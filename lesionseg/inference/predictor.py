@@ -195,12 +195,16 @@ class Predictor:
         assert first is not None
         return cls(networks, first.config, device=device, metadata=first.metadata, tta=tta)
 
-    def preprocess(self, image: tio.ScalarImage, contrast: str | None = None) -> tio.ScalarImage:
-        """Training's preprocessing of an image of ``contrast`` (default: the model's own contrast when it was
-        trained on one)."""
+    def _contrast(self, contrast: str | None) -> str | None:
         if contrast is None:
             trained = self.metadata.get("contrasts") or []
             contrast = trained[0] if len(trained) == 1 else None
+        return contrast
+
+    def preprocess(self, image: tio.ScalarImage, contrast: str | None = None) -> tio.ScalarImage:
+        """Training's preprocessing of an image of ``contrast`` (default: the model's own contrast when it was
+        trained on one)."""
+        contrast = self._contrast(contrast)
         if contrast not in self._preprocessing:
             self._preprocessing[contrast] = preprocessing(self.config.preprocess, contrast)
         return self._preprocessing[contrast](image)
@@ -220,10 +224,75 @@ class Predictor:
         self, data: np.ndarray, affine: np.ndarray, contrast: str | None = None
     ) -> tuple[np.ndarray, np.ndarray | None, dict[str, float]]:
         """As :meth:`predict_array`, plus the per-voxel variance over ensemble members and TTA flips (None when
-        there is a single prediction)."""
+        there is a single prediction). Above ``infer.memory_budget_mb`` the image goes through in slabs."""
+        slabs = self.slabs(data.shape, affine)
+        if slabs is not None:
+            return self._predict_in_slabs(data, affine, contrast, slabs)
+        return self._predict_whole(data, affine, self.preprocess, contrast)
+
+    #: Bytes of working memory per input voxel in one pass (resampled copies, network input and output,
+    #: probabilities back on the input grid), measured on a 512 x 512 x 256 volume.
+    BYTES_PER_VOXEL = 24
+
+    def slabs(self, shape: tuple[int, ...], affine: np.ndarray) -> list[tuple[int, int, int, int]] | None:
+        """The slabs ``(axis, start, stop, margin)`` along the image's longest axis that keep one pass within
+        ``infer.memory_budget_mb``; each slab is predicted with ``margin`` voxels of context on both sides (the
+        network's field of view); None when the whole image fits."""
+        budget = self.config.infer.memory_budget_mb
+        if budget is None or np.prod(shape) * self.BYTES_PER_VOXEL <= budget * 2**20:
+            return None
+        axis = int(np.argmax(shape))
+        spacing = float(np.linalg.norm(np.asarray(affine)[:3, axis]))
+        working = (self.config.preprocess.spacing_mm or (spacing,) * 3)[axis]
+        margin = int(np.ceil(self.roi_size[axis] * working / spacing))
+        per_slice = int(np.prod(shape)) // shape[axis]
+        thickness = int(budget * 2**20 / self.BYTES_PER_VOXEL / per_slice) - 2 * margin
+        if thickness < 1:
+            logger.warning("memory budget %.0f MB is too small for this image: using one slice of context", budget)
+            thickness = 1
+        return [(axis, start, min(start + thickness, shape[axis]), margin) for start in range(0, shape[axis], thickness)]
+
+    def _predict_in_slabs(
+        self, data: np.ndarray, affine: np.ndarray, contrast: str | None, slabs: list[tuple[int, int, int, int]]
+    ) -> tuple[np.ndarray, np.ndarray | None, dict[str, float]]:
+        from lesionseg.transforms.cropping import crop_affine
+        from lesionseg.transforms.preprocessing import fixed_normalization, resampling
+
+        # one normalisation for every slab, from a strided view of the whole image (1/8 of its voxels)
+        prepare = tio.Compose([
+            *resampling(self.config.preprocess).transforms,
+            fixed_normalization(self.config.preprocess, self._contrast(contrast), data[::2, ::2, ::2]),
+        ])
+        probabilities = np.zeros(data.shape, dtype=np.float32)
+        variance: np.ndarray | None = None
+        seconds: dict[str, float] = {}
+        for axis, start, stop, margin in slabs:
+            low, high = max(start - margin, 0), min(stop + margin, data.shape[axis])
+            box = tuple((low, high) if index == axis else (0, size) for index, size in enumerate(data.shape))
+            region = tuple(slice(a, b) for a, b in box)
+            part, part_variance, part_seconds = self._predict_whole(
+                np.ascontiguousarray(data[region]), crop_affine(affine, box), lambda image, _: prepare(image), contrast
+            )
+            keep = tuple(slice(start - low, stop - low) if index == axis else slice(None) for index in range(3))
+            target = tuple(slice(start, stop) if index == axis else slice(None) for index in range(3))
+            probabilities[target] = part[keep]
+            if part_variance is not None:
+                variance = np.zeros(data.shape, dtype=np.float32) if variance is None else variance
+                variance[target] = part_variance[keep]
+            for stage, value in part_seconds.items():
+                seconds[stage] = seconds.get(stage, 0.0) + value
+        return probabilities, variance, seconds
+
+    def _predict_whole(
+        self,
+        data: np.ndarray,
+        affine: np.ndarray,
+        prepare: Callable[[tio.ScalarImage, str | None], tio.ScalarImage],
+        contrast: str | None,
+    ) -> tuple[np.ndarray, np.ndarray | None, dict[str, float]]:
         seconds: dict[str, float] = {}
         started = time.perf_counter()
-        prepared = self.preprocess(scalar_image(data, affine), contrast)
+        prepared = prepare(scalar_image(data, affine), contrast)
         seconds["preprocess"] = time.perf_counter() - started
 
         started = time.perf_counter()

@@ -74,6 +74,24 @@ class ContrastNormalization(tio.Transform):
         return transform(subject)
 
 
+def fixed_normalization(config: PreprocessConfig, contrast: str | None, sample: np.ndarray) -> tio.Transform:
+    """The normalisation of ``contrast`` with its statistics taken once from ``sample`` (e.g. a strided view of a
+    whole image), so that parts of the image (slabs) are normalised alike. A pure affine map (plus the clipping of
+    percentile normalisation)."""
+    sample = np.asarray(sample, dtype=np.float32)
+    method = normalization_method(config, contrast)
+    if method == "percentile":
+        low, high = (float(v) for v in np.percentile(sample, config.percentiles))
+        return tio.Compose([tio.Clamp(out_min=low, out_max=high),
+                            tio.RescaleIntensity(out_min_max=(0.0, 1.0), in_min_max=(low, high))])
+    if method == "signed":
+        scale = float(np.percentile(np.abs(sample), config.percentiles[1])) or 1.0
+        return tio.RescaleIntensity(out_min_max=(-1.0, 1.0), in_min_max=(-scale, scale))
+    foreground = sample[sample > sample.mean()]
+    mean, std = float(foreground.mean()), float(foreground.std()) or 1.0
+    return tio.RescaleIntensity(out_min_max=(-1.0, 1.0), in_min_max=(mean - std, mean + std))
+
+
 def normalization(config: PreprocessConfig, contrast: str | None = None) -> tio.Transform:
     """The intensity normalisation of ``config`` as a TorchIO transform (per contrast, see
     :class:`ContrastNormalization`)."""

@@ -72,3 +72,19 @@ def test_bf16_keeps_dice_within_0_005_of_fp32(trained_tiny_cord_model: Path, pha
         assert expected > 0.5
         assert not np.array_equal(probabilities, expected_probabilities)  # bf16 really ran
         assert abs(got - expected) <= 0.005
+
+
+def test_memory_budget_processes_slabs_and_keeps_dice(trained_tiny_cord_model: Path, phantom_dataset: Path) -> None:
+    reference = Predictor.from_model(trained_tiny_cord_model, device="cpu")
+    budgeted = Predictor.from_model(trained_tiny_cord_model, device="cpu")
+    for scan in _scans(phantom_dataset):
+        shape = load_image(scan).data.shape
+        budgeted.config.infer.memory_budget_mb = np.prod(shape) * Predictor.BYTES_PER_VOXEL / 2**20 / 2
+        slabs = budgeted.slabs(shape, load_image(scan).affine)
+        assert slabs is not None and len(slabs) >= 2
+        covered = np.concatenate([np.arange(start, stop) for _, start, stop, _ in slabs])
+        assert np.array_equal(covered, np.arange(shape[slabs[0][0]]))  # every slice exactly once
+        expected, expected_probabilities = _dice(reference, scan, phantom_dataset)
+        got, probabilities = _dice(budgeted, scan, phantom_dataset)
+        assert abs(got - expected) <= 0.02
+        assert np.abs(probabilities - expected_probabilities).mean() < 0.01
