@@ -24,6 +24,7 @@ from lesionseg.data.subjects import label_path, load_subjects
 from lesionseg.errors import InputError
 from lesionseg.io.atomic import atomic_write
 from lesionseg.io.bids import BidsImage
+from lesionseg.io.checkpoint import sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -31,19 +32,11 @@ CACHE_FORMAT = 1
 _TEXT_KEYS = ("stem", "subject", "contrast")
 
 
-def _file_digest(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def cache_key(item: BidsImage, labels: Sequence[str | None], description: str) -> str:
     """SHA-256 over the cache format, the preprocessing ``description`` and the bytes of every file used."""
     digest = hashlib.sha256(f"{CACHE_FORMAT}\n{description}\n".encode())
     for path in (item.image, *labels):
-        digest.update((_file_digest(path) if path is not None else "-").encode())
+        digest.update((sha256_file(path) if path is not None else "-").encode())
     return digest.hexdigest()
 
 
