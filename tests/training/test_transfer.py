@@ -140,7 +140,7 @@ def test_rescaling_keeps_the_function_and_restores_initial_norms() -> None:
         after = network(image)
     torch.testing.assert_close(after, before, rtol=1e-3, atol=1e-3)
     for layer, reference in zip(normalised_convolutions(network), normalised_convolutions(fresh), strict=True):
-        assert float(layer.weight.norm()) == pytest.approx(float(reference.weight.norm()), rel=1e-5)
+        assert float(layer.weight.detach().norm()) == pytest.approx(float(reference.weight.detach().norm()), rel=1e-5)
 
 
 def test_inversion_augmentation_negates_the_image_only() -> None:
