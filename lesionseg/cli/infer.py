@@ -69,7 +69,7 @@ def infer(
 
         from lesionseg import __version__
         from lesionseg.errors import ConfigError
-        from lesionseg.inference.batch import BatchOptions, collect_inputs, run_batch, shard_items
+        from lesionseg.inference.batch import BatchOptions, collect_inputs, run_batch, shard_file_name, shard_items
         from lesionseg.inference.cascade import CascadePredictor, load_pipeline
 
         if not model and cascade is None:
@@ -129,8 +129,7 @@ def infer(
         if report:
             from lesionseg.reporting.inference_html import write_index
 
-            write_index(records, reports, out, "index.html" if options.shard is None else
-                        f"index.shard-{options.shard[0]}-of-{options.shard[1]}.html")
+            write_index(records, reports, out, shard_file_name("index.html", options.shard))
         table = Table(title=f"lesionseg infer -> {out}")
         for column in ("input", "status", "lesions", "volume mm3", "seconds"):
             table.add_column(column, justify="left" if column in ("input", "status") else "right")
@@ -138,7 +137,7 @@ def infer(
             table.add_row(Path(record.input).name, record.status, str(record.lesions), f"{record.lesion_volume_mm3:.1f}", f"{record.seconds:.2f}")
         Console().print(table)
         counts = {status: sum(1 for r in records if r.status == status) for status in ("ok", "failed", "skipped")}
-        summary = out / ("summary.csv" if options.shard is None else f"summary.shard-{options.shard[0]}-of-{options.shard[1]}.csv")
+        summary = out / shard_file_name("summary.csv", options.shard)
         typer.echo(f"{counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped; summary: {summary}", err=True)
         for record in records:
             if record.warning and record.status == "ok":

@@ -177,13 +177,17 @@ def shard_items(items: Sequence[InputFile], shard: tuple[int, int] | None) -> li
     return list(items[index::count])
 
 
-def shard_summary_name(shard: tuple[int, int]) -> str:
-    return f"summary.shard-{shard[0]}-of-{shard[1]}.csv"
+def shard_file_name(name: str, shard: tuple[int, int] | None) -> str:
+    """``summary.csv`` -> ``summary.shard-I-of-N.csv`` for shard (I, N); ``name`` itself without a shard."""
+    if shard is None:
+        return name
+    stem, dot, extension = name.partition(".")
+    return f"{stem}.shard-{shard[0]}-of-{shard[1]}{dot}{extension}"
 
 
 def merge_shard_summaries(out_dir: Path, count: int) -> Path | None:
     """Merge ``summary.shard-*-of-COUNT.csv`` into ``summary.csv`` once all ``count`` exist; None before that."""
-    parts = [out_dir / shard_summary_name((index, count)) for index in range(count)]
+    parts = [out_dir / shard_file_name("summary.csv", (index, count)) for index in range(count)]
     if not all(part.is_file() for part in parts):
         return None
     rows: list[dict[str, str]] = []
@@ -288,10 +292,8 @@ def run_batch(
         records.append(record)
         if on_record:
             on_record(record)
-    if options.shard is None:
-        write_summary(records, out_dir / "summary.csv")
-    else:
-        write_summary(records, out_dir / shard_summary_name(options.shard))
+    write_summary(records, out_dir / shard_file_name("summary.csv", options.shard))
+    if options.shard is not None:
         merge_shard_summaries(out_dir, options.shard[1])
     return records
 
