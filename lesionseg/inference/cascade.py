@@ -25,7 +25,7 @@ from lesionseg.errors import ModelError
 from lesionseg.inference.fp_reduction import FalsePositiveFilter
 from lesionseg.inference.predictor import Prediction, Predictor, load_timed
 from lesionseg.io.nifti import LoadedImage
-from lesionseg.transforms.cropping import Box, box_slices, crop_affine, crop_box_around
+from lesionseg.transforms.cropping import Box, box_slices, crop_box_around
 from lesionseg.transforms.postprocessing import dilate_mm, keep_largest_component
 
 logger = logging.getLogger(__name__)
@@ -114,22 +114,13 @@ class CascadePredictor:
         if box is None:
             warning = f"{image.path}: no cord found; lesions searched in the whole image"
             logger.warning("%s", warning)
-            probabilities, variance, _ = self.lesion.predict_array_with_variance(image.data, image.affine, image.contrast)
-        else:
+        # a crop is normalised with the whole image's statistics, as in training (normalise, then crop)
+        probabilities, variance, _ = self.lesion.predict_region(image, box)
+        if box is not None and self.cascade.restrict_to_cord:
+            # only inside the crop: outside it probabilities are 0 already, and dilating the whole volume
+            # costs as much as the lesion network on a large scan
             crop = box_slices(box)
-            crop_probabilities, crop_variance, _ = self.lesion.predict_array_with_variance(
-                np.ascontiguousarray(image.data[crop]), crop_affine(image.affine, box), image.contrast
-            )
-            probabilities = np.zeros(image.data.shape, dtype=np.float32)
-            probabilities[crop] = crop_probabilities
-            variance = None
-            if crop_variance is not None:
-                variance = np.zeros(image.data.shape, dtype=np.float32)
-                variance[crop] = crop_variance
-            if self.cascade.restrict_to_cord:
-                # only inside the crop: outside it probabilities are 0 already, and dilating the whole volume
-                # costs as much as the lesion network on a large scan
-                probabilities[crop] *= dilate_mm(cord.mask[crop], image.spacing_mm, self.cascade.cord_dilation_mm)
+            probabilities[crop] *= dilate_mm(cord.mask[crop], image.spacing_mm, self.cascade.cord_dilation_mm)
         mask = self.lesion.threshold(probabilities, image.spacing_mm)
         lesion = Prediction(probabilities, mask, image.affine, image.geometry, variance=variance)
         seconds["lesion"] = time.perf_counter() - started

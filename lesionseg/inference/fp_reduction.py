@@ -11,7 +11,7 @@ import numpy as np
 
 from lesionseg.inference.predictor import Prediction, Predictor
 from lesionseg.io.nifti import LoadedImage
-from lesionseg.transforms.cropping import Box, box_slices, crop_affine
+from lesionseg.transforms.cropping import Box
 from lesionseg.transforms.postprocessing import label_components
 
 
@@ -34,10 +34,7 @@ class FalsePositiveFilter:
         labels, count = label_components(mask)
         if count == 0:
             return labels, []
-        region = box_slices(box) if box is not None else (slice(None),) * 3
-        affine = crop_affine(image.affine, box) if box is not None else image.affine
-        probabilities = np.zeros(image.data.shape, dtype=np.float32)
-        probabilities[region], _ = self.second.predict_array(np.ascontiguousarray(image.data[region]), affine, image.contrast)
+        probabilities, _, _ = self.second.predict_region(image, box)
         sums = np.bincount(labels.ravel(), weights=probabilities.ravel(), minlength=count + 1)
         sizes = np.bincount(labels.ravel(), minlength=count + 1)
         return labels, [float(sums[i] / sizes[i]) for i in range(1, count + 1)]

@@ -28,7 +28,14 @@ from lesionseg.io.checkpoint import load_model
 from lesionseg.io.nifti import LoadedImage, NativeGeometry, load_image, save_mask
 from lesionseg.inference.lesions import remove_small_lesions
 from lesionseg.networks.factory import build_network
-from lesionseg.transforms.preprocessing import preprocessing, resample_to_grid, scalar_image
+from lesionseg.transforms.cropping import Box, box_slices, crop_affine
+from lesionseg.transforms.preprocessing import (
+    fixed_normalization,
+    preprocessing,
+    resample_to_grid,
+    resampling,
+    scalar_image,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -221,14 +228,50 @@ class Predictor:
         return probabilities, seconds
 
     def predict_array_with_variance(
-        self, data: np.ndarray, affine: np.ndarray, contrast: str | None = None
+        self, data: np.ndarray, affine: np.ndarray, contrast: str | None = None, *, statistics: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray | None, dict[str, float]]:
         """As :meth:`predict_array`, plus the per-voxel variance over ensemble members and TTA flips (None when
-        there is a single prediction). Above ``infer.memory_budget_mb`` the image goes through in slabs."""
+        there is a single prediction). Above ``infer.memory_budget_mb`` the image goes through in slabs.
+
+        ``statistics``: the whole image ``data`` was cut from (e.g. the cascade's crop); it is then normalised
+        with the whole image's statistics, as training normalises an image before cropping it.
+        """
         slabs = self.slabs(data.shape, affine)
-        if slabs is not None:
-            return self._predict_in_slabs(data, affine, contrast, slabs)
-        return self._predict_whole(data, affine, self.preprocess, contrast)
+        if slabs is None and statistics is None:
+            return self._predict_whole(data, affine, self.preprocess, contrast)
+        prepare = self.fixed_preprocessing(data if statistics is None else statistics, contrast)
+        if slabs is None:
+            return self._predict_whole(data, affine, lambda image, _: prepare(image), contrast)
+        return self._predict_in_slabs(data, affine, contrast, slabs, prepare)
+
+    def fixed_preprocessing(self, sample: np.ndarray, contrast: str | None = None) -> tio.Compose:
+        """Resampling plus a normalisation whose statistics come from ``sample`` (the whole image), so that
+        parts of that image (slabs, crops) are normalised alike."""
+        return tio.Compose([
+            *resampling(self.config.preprocess).transforms,
+            fixed_normalization(self.config.preprocess, self._contrast(contrast), sample),
+        ])
+
+    def predict_region(
+        self, image: LoadedImage, box: Box | None
+    ) -> tuple[np.ndarray, np.ndarray | None, dict[str, float]]:
+        """Probabilities (and variance) on the whole grid of ``image`` with the network run only inside ``box``
+        (zero outside; the whole image when ``box`` is None); the region is normalised with the whole image's
+        statistics."""
+        if box is None:
+            return self.predict_array_with_variance(image.data, image.affine, image.contrast)
+        region = box_slices(box)
+        part, part_variance, seconds = self.predict_array_with_variance(
+            np.ascontiguousarray(image.data[region]), crop_affine(image.affine, box), image.contrast,
+            statistics=image.data,
+        )
+        probabilities = np.zeros(image.data.shape, dtype=np.float32)
+        probabilities[region] = part
+        variance = None
+        if part_variance is not None:
+            variance = np.zeros(image.data.shape, dtype=np.float32)
+            variance[region] = part_variance
+        return probabilities, variance, seconds
 
     #: Bytes of working memory per input voxel in one pass (resampled copies, network input and output,
     #: probabilities back on the input grid), measured on a 512 x 512 x 256 volume.
@@ -253,16 +296,13 @@ class Predictor:
         return [(axis, start, min(start + thickness, shape[axis]), margin) for start in range(0, shape[axis], thickness)]
 
     def _predict_in_slabs(
-        self, data: np.ndarray, affine: np.ndarray, contrast: str | None, slabs: list[tuple[int, int, int, int]]
+        self,
+        data: np.ndarray,
+        affine: np.ndarray,
+        contrast: str | None,
+        slabs: list[tuple[int, int, int, int]],
+        prepare: tio.Compose,
     ) -> tuple[np.ndarray, np.ndarray | None, dict[str, float]]:
-        from lesionseg.transforms.cropping import crop_affine
-        from lesionseg.transforms.preprocessing import fixed_normalization, resampling
-
-        # one normalisation for every slab, from a strided view of the whole image (1/8 of its voxels)
-        prepare = tio.Compose([
-            *resampling(self.config.preprocess).transforms,
-            fixed_normalization(self.config.preprocess, self._contrast(contrast), data[::2, ::2, ::2]),
-        ])
         probabilities = np.zeros(data.shape, dtype=np.float32)
         variance: np.ndarray | None = None
         seconds: dict[str, float] = {}

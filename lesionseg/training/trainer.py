@@ -57,7 +57,7 @@ from lesionseg.networks.factory import build_network, count_parameters, size_mul
 from lesionseg.training.optim import build_loss, build_optimizer, build_scheduler
 from lesionseg.training.transfer import apply_freezing, parameter_groups, prepare_transfer
 from lesionseg.transforms.augmentation import augmentation
-from lesionseg.transforms.preprocessing import normalization, preprocessing, resampling
+from lesionseg.transforms.preprocessing import preprocessing
 
 logger = logging.getLogger(__name__)
 
@@ -281,8 +281,9 @@ def _train(
         raise TrainingError(f"{root}: the split left no training subject")
     logger.info("subjects: %d train, %d val, %d held out", len(split.train), len(split.val), len(split.test))
     cascaded = config.cascade.enabled and config.data.target == "lesion"
-    # a cascaded model sees crops: normalise after cropping, as inference normalises the crop it is given
-    prepare = resampling(config.preprocess) if cascaded else preprocessing(config.preprocess)
+    # images are normalised whole, then (cascade) cropped: a crop's intensities do not depend on where its box
+    # falls, and inference normalises its crop with the whole image's statistics alike
+    prepare = preprocessing(config.preprocess)
     extra_labels: tuple = ("cord",) if cascaded else ()
     first = None
     if config.fp_reduction.first_model is not None:
@@ -292,7 +293,7 @@ def _train(
     else:
         description = json.dumps(
             {"preprocess": config.preprocess.model_dump(mode="json"), "target": config.data.target,
-             "extra_labels": extra_labels, "normalised": not cascaded},
+             "extra_labels": extra_labels},
             sort_keys=True,
         )
         train_subjects = load_prepared_subjects(
@@ -370,7 +371,6 @@ def _train(
         steps_before_sampling.append(
             RandomCropAroundLabel("cord", config.cascade.margin_mm, jitter_mm=config.cascade.jitter_mm)
         )
-        steps_before_sampling.append(normalization(config.preprocess))
     augment = augmentation(config.augment)
     if augment is not None:
         steps_before_sampling.append(augment)

@@ -7,6 +7,8 @@ canonical grid of the input, after which :meth:`NativeGeometry.to_native` restor
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torchio as tio
@@ -74,11 +76,17 @@ class ContrastNormalization(tio.Transform):
         return transform(subject)
 
 
+#: Statistics of larger images are taken from a strided view (the normalisation of 512 x 512 x 256 would
+#: otherwise sort 67 million voxels for each percentile).
+MAX_STATISTICS_VOXELS = 2**23
+
+
 def fixed_normalization(config: PreprocessConfig, contrast: str | None, sample: np.ndarray) -> tio.Transform:
     """The normalisation of ``contrast`` with its statistics taken once from ``sample`` (e.g. a strided view of a
-    whole image), so that parts of the image (slabs) are normalised alike. A pure affine map (plus the clipping of
-    percentile normalisation)."""
-    sample = np.asarray(sample, dtype=np.float32)
+    whole image), so that parts of the image (slabs, the cascade's crop) are normalised alike. A pure affine map
+    (plus the clipping of percentile normalisation). Samples above ``MAX_STATISTICS_VOXELS`` are strided."""
+    stride = max(1, math.ceil((np.size(sample) / MAX_STATISTICS_VOXELS) ** (1 / 3)))
+    sample = np.asarray(sample[::stride, ::stride, ::stride], dtype=np.float32)
     method = normalization_method(config, contrast)
     if method == "percentile":
         low, high = (float(v) for v in np.percentile(sample, config.percentiles))
@@ -108,7 +116,8 @@ def preprocessing(config: PreprocessConfig, contrast: str | None = None) -> tio.
     images carry none).
 
     Label maps are resampled nearest-neighbour and are left out of normalisation (TorchIO's types). A cascaded
-    lesion model sees crops: training then normalises after cropping, as inference does (crop, then this).
+    lesion model is trained on crops of images normalised whole; inference normalises its crop with the whole
+    image's statistics (:func:`fixed_normalization`).
     """
     return tio.Compose([*resampling(config).transforms, normalization(config, contrast)])
 

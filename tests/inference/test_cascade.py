@@ -17,6 +17,7 @@ from lesionseg.inference.cascade import CascadePredictor, load_pipeline
 from lesionseg.inference.fp_reduction import FalsePositiveFilter
 from lesionseg.inference.predictor import Prediction, Predictor
 from lesionseg.io.nifti import load_image, load_label_for
+from lesionseg.transforms.cropping import bounding_box
 from lesionseg.transforms.postprocessing import dilate_mm
 from tests.conftest import CONFIGS, real_path
 
@@ -69,6 +70,30 @@ def test_no_cord_falls_back_to_whole_image_with_a_warning(phantom_dataset: Path)
     result = CascadePredictor(nowhere, _constant_predictor(10.0)).predict_loaded(image)
     assert result.box is None and "no cord found" in result.warning and str(image.path) in result.warning
     assert result.lesion.mask.all()
+
+
+class _Intensity(torch.nn.Module):
+    """A 'network' whose logit is the normalised intensity of each voxel (pointwise)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def test_a_crop_is_normalised_like_the_whole_image(phantom_dataset: Path) -> None:
+    # training normalises an image whole, then crops it: inference must give a voxel the same input wherever
+    # the crop box falls (a per-crop z-score would shift every intensity with the box)
+    image, cord = _phantom(phantom_dataset)
+    predictor = Predictor(_Intensity(), load_config(CONFIGS / "tiny.yaml", ["preprocess.spacing_mm=null"]), device="cpu")
+    whole, _, _ = predictor.predict_region(image, None)
+    tight = bounding_box(cord)
+    (x0, x1), (y0, y1), (z0, z1) = tight
+    wide = ((0, image.data.shape[0]), (max(y0 - 6, 0), y1 + 6), (z0, z1))
+    in_tight, _, _ = predictor.predict_region(image, tight)
+    in_wide, _, _ = predictor.predict_region(image, wide)
+    region = (slice(x0, x1), slice(y0, y1), slice(z0, z1))
+    np.testing.assert_allclose(in_tight[region], in_wide[region], atol=1e-5)
+    np.testing.assert_allclose(in_tight[region], whole[region], atol=2e-3)
+    assert not in_tight[:x0].any() and not in_wide[:, : max(y0 - 6, 0)].any()
 
 
 def test_fp_filter_keeps_or_removes_candidates(phantom_dataset: Path) -> None:
