@@ -217,6 +217,8 @@ class SynthConfig(_Section):
     fov_mm: tuple[float, float, float] = (40.0, 56.0, 96.0)
     max_lesions: int = Field(6, ge=0)
     p_no_lesion: float = Field(0.15, ge=0, le=1)
+    #: At most this many lesion mimics per subject (faint in-cord foci, lesion-bright foci in soft tissue).
+    max_mimics: int = Field(0, ge=0)
     random_orientation: bool = True
     acquisition: dict[str, AcquisitionConfig] = Field(default_factory=_default_acquisitions)
 

@@ -6,7 +6,8 @@ model (configs/lesion_t2w_cascade.yaml) and a false-positive-reduction model (co
 then infers on separately generated test phantoms and evaluates every variant. The false-positive filter's
 accept threshold is chosen on a third set of phantoms (``--tune-subjects``, seed 2): the fewest false-positive
 lesions per image with a lesion-wise sensitivity at most 0.05 below the cascade's. Writes a Markdown table and
-JSON. About 12 minutes on 2 CPU cores with the defaults::
+JSON. Phantoms carry lesion mimics (``--mimics``; faint in-cord foci, lesion-bright foci in soft tissue), so
+that both the cascade's restriction and the false-positive filter have false positives to remove. About 12 minutes on 2 CPU cores with the defaults::
 
     python scripts/cascade_experiment.py --out runs/cascade-experiment [--train-subjects 12 --test-subjects 12]
 """
@@ -52,14 +53,16 @@ def main() -> None:
     parser.add_argument("--tune-subjects", type=int, default=6,
                         help="phantoms (another seed) on which the FP filter's accept threshold is chosen")
     parser.add_argument("--lesion-steps", type=int, default=3000)
+    parser.add_argument("--mimics", type=int, default=4,
+                        help="at most this many lesion mimics per phantom (synth.max_mimics), in every set")
     parser.add_argument("--reuse", action="store_true", help="reuse stages already trained in --out")
     args = parser.parse_args()
     out = args.out
     if not args.reuse:
-        make_dataset(out / "train", SynthConfig(subjects=args.train_subjects, seed=0))
-        make_dataset(out / "test", SynthConfig(subjects=args.test_subjects, seed=1))
+        make_dataset(out / "train", SynthConfig(subjects=args.train_subjects, seed=0, max_mimics=args.mimics))
+        make_dataset(out / "test", SynthConfig(subjects=args.test_subjects, seed=1, max_mimics=args.mimics))
     if not (out / "tune" / "dataset_description.json").is_file():
-        make_dataset(out / "tune", SynthConfig(subjects=args.tune_subjects, seed=2))
+        make_dataset(out / "tune", SynthConfig(subjects=args.tune_subjects, seed=2, max_mimics=args.mimics))
     steps = f"train.steps={args.lesion_steps}"
 
     def stage(name: str, config: str, overrides: list[str]):  # noqa: ANN202

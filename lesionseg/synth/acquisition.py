@@ -79,7 +79,8 @@ def render(
         image[start:stop] = intensity_per_tissue[tissue].reshape(block).mean(axis=(1, 3, 5))
         is_lesion = tissue == Tissue.LESION
         lesion[start:stop] = is_lesion.reshape(block).mean(axis=(1, 3, 5))
-        cord[start:stop] = ((tissue == Tissue.CORD) | is_lesion).reshape(block).mean(axis=(1, 3, 5))
+        in_cord = (tissue == Tissue.CORD) | (tissue == Tissue.CORD_MIMIC) | is_lesion
+        cord[start:stop] = in_cord.reshape(block).mean(axis=(1, 3, 5))
 
     affine = np.diag([*spacing_mm, 1.0]).astype(float)
     affine[:3, 3] = [c[0] for c in centres]

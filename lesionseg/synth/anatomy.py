@@ -7,10 +7,15 @@ frame ``u = x - xc(z)``, ``v = y - yc(z)`` its cross-section is an ellipse of ab
 arches behind it, soft tissue around all of that, air outside the neck.
 
 Lesions are ellipsoids in the cord's local frame, elongated along the cord, clipped to the cord.
+
+Optional lesion mimics (not lesions, never in the lesion mask) give a detector something to be wrong about:
+faint small foci inside the cord (grey-matter / central-canal partial volume, as on real scans) and
+lesion-bright foci in the soft tissue around the canal (vessels, nodes, fat).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -27,6 +32,8 @@ class Tissue(IntEnum):
     CSF = 4
     CORD = 5
     LESION = 6
+    CORD_MIMIC = 7
+    TISSUE_MIMIC = 8
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,16 @@ class Lesion:
 
     center_mm: tuple[float, float, float]
     semi_axes_mm: tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class Mimic:
+    """A lesion mimic: an ellipsoid in the cord's local frame (as :class:`Lesion`), painted inside the cord
+    (``in_cord``, faint) or only where it overlaps soft tissue (lesion-bright)."""
+
+    center_mm: tuple[float, float, float]
+    semi_axes_mm: tuple[float, float, float]
+    in_cord: bool
 
 
 @dataclass(frozen=True)
@@ -58,6 +75,10 @@ class Anatomy:
     vertebra_phase_mm: float
     neck_semi_axes_mm: tuple[float, float]
     lesions: tuple[Lesion, ...]
+    mimics: tuple[Mimic, ...] = ()
+    #: Where the mimics' intensities lie in their ranges (in-cord, soft tissue), 0 to 1: see
+    #: :func:`lesionseg.synth.contrasts.tissue_lookup`.
+    mimic_levels: tuple[float, float] = (0.0, 0.0)
 
     def centerline(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Centerline ``(xc, yc)`` in mm at heights ``z`` (mm)."""
@@ -109,11 +130,45 @@ class Anatomy:
 
         cord = (u / a) ** 2 + (v / b) ** 2 <= 1.0
         paint(cord, Tissue.CORD)
+        for mimic in self.mimics:
+            inside = _ellipsoid(u, v, z, mimic.center_mm, mimic.semi_axes_mm)
+            if mimic.in_cord:
+                paint(inside & cord, Tissue.CORD_MIMIC)
+            else:
+                paint(inside & (tissue == Tissue.SOFT), Tissue.TISSUE_MIMIC)
         for lesion in self.lesions:
-            (cu, cv, cz), (ru, rv, rz) = lesion.center_mm, lesion.semi_axes_mm
-            inside = ((u - cu) / ru) ** 2 + ((v - cv) / rv) ** 2 + ((z - cz) / rz) ** 2 <= 1.0
-            paint(inside & cord, Tissue.LESION)
+            paint(_ellipsoid(u, v, z, lesion.center_mm, lesion.semi_axes_mm) & cord, Tissue.LESION)
         return tissue
+
+
+def _ellipsoid(
+    u: np.ndarray, v: np.ndarray, z: np.ndarray, center: tuple[float, float, float], semi_axes: tuple[float, float, float]
+) -> np.ndarray:
+    (cu, cv, cz), (ru, rv, rz) = center, semi_axes
+    return ((u - cu) / ru) ** 2 + ((v - cv) / rv) ** 2 + ((z - cz) / rz) ** 2 <= 1.0
+
+
+def _sample_mimics(
+    rng: np.random.Generator,
+    fov_z_mm: float,
+    cord_semi_axes_mm: tuple[float, float],
+    csf_margin_mm: tuple[float, float],
+    count: int,
+) -> tuple[Mimic, ...]:
+    mimics = []
+    for _ in range(count):
+        angle = rng.uniform(0, 2 * np.pi)
+        cz = rng.uniform(-fov_z_mm / 2 + 8.0, fov_z_mm / 2 - 8.0)
+        if rng.random() < 0.5:  # faint focus at the cord's edge, smaller than most lesions
+            radius = rng.uniform(0.45, 0.8)
+            center = (radius * cord_semi_axes_mm[0] * np.cos(angle), radius * cord_semi_axes_mm[1] * np.sin(angle), cz)
+            mimics.append(Mimic(center, (rng.uniform(0.8, 1.6), rng.uniform(0.8, 1.4), rng.uniform(1.0, 3.0)), True))
+        else:  # lesion-bright focus in the tissue around the canal
+            distance = rng.uniform(3.0, 14.0)
+            reach = (cord_semi_axes_mm[0] + csf_margin_mm[0] + distance, cord_semi_axes_mm[1] + csf_margin_mm[1] + distance)
+            center = (reach[0] * np.cos(angle), reach[1] * np.sin(angle), cz)
+            mimics.append(Mimic(center, (rng.uniform(1.2, 3.0), rng.uniform(1.2, 3.0), rng.uniform(1.5, 6.0)), False))
+    return tuple(mimics)
 
 
 def _sample_lesions(
@@ -147,6 +202,7 @@ def sample_anatomy(
     *,
     max_lesions: int = 6,
     p_no_lesion: float = 0.15,
+    max_mimics: int = 0,
 ) -> Anatomy:
     """Draw one subject's anatomy and lesions.
 
@@ -155,10 +211,12 @@ def sample_anatomy(
         fov_mm: field of view (left-right, antero-posterior, superior-inferior) in mm.
         max_lesions: at most this many lesions (0 to ``max_lesions``).
         p_no_lesion: probability of a subject without lesions.
+        max_mimics: at most this many lesion mimics (0 to ``max_mimics``, drawn after everything else, so a
+            subject's anatomy and lesions do not depend on it).
     """
     cord_semi_axes = (rng.uniform(5.2, 6.8), rng.uniform(3.4, 4.4))  # about 12 x 8 mm
     count = 0 if (max_lesions == 0 or rng.random() < p_no_lesion) else int(rng.integers(1, max_lesions + 1))
-    return Anatomy(
+    anatomy = Anatomy(
         fov_mm=tuple(float(f) for f in fov_mm),  # type: ignore[arg-type]
         centerline_amplitude_mm=(rng.uniform(0.0, 2.0), rng.uniform(1.0, 4.0)),
         centerline_period_mm=(rng.uniform(150, 300), rng.uniform(150, 300)),
@@ -172,3 +230,8 @@ def sample_anatomy(
         neck_semi_axes_mm=(rng.uniform(45, 60), rng.uniform(40, 50)),
         lesions=_sample_lesions(rng, fov_mm[2], cord_semi_axes, count),
     )
+    if max_mimics == 0:
+        return anatomy
+    count = int(rng.integers(0, max_mimics + 1))
+    mimics = _sample_mimics(rng, fov_mm[2], cord_semi_axes, anatomy.csf_margin_mm, count)
+    return dataclasses.replace(anatomy, mimics=mimics, mimic_levels=(float(rng.random()), float(rng.random())))

@@ -25,12 +25,23 @@ LESION_RANGE: dict[str, tuple[float, float]] = {
     "PSIR": (0.25, 0.55),  # darker than cord
 }
 
+#: Intensity range of faint in-cord lesion mimics, as a multiple of the cord intensity (between cord and lesion).
+CORD_MIMIC_RANGE: dict[str, tuple[float, float]] = {
+    "T2w": (1.2, 1.4),
+    "T1w": (0.90, 0.95),
+    "PSIR": (0.65, 0.85),
+}
+
 #: Whether a contrast is a magnitude image (Rician noise, non-negative) or signed (Gaussian noise).
 SIGNED: dict[str, bool] = {"T2w": False, "T1w": False, "PSIR": True}
 
 
-def tissue_lookup(contrast: str, rng: np.random.Generator) -> np.ndarray:
+def tissue_lookup(contrast: str, rng: np.random.Generator, mimic_levels: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
     """Intensity per tissue class for one image, with a per-subject jitter of about 5%.
+
+    Lesion mimics take no draw from ``rng`` (an image with mimics is acquired exactly as the same image without
+    them): ``mimic_levels`` place the in-cord mimics within :data:`CORD_MIMIC_RANGE` and the soft-tissue
+    mimics within :data:`LESION_RANGE` (0 = low end, 1 = high end).
 
     Returns:
         float32 array indexed by :class:`Tissue` value.
@@ -41,4 +52,7 @@ def tissue_lookup(contrast: str, rng: np.random.Generator) -> np.ndarray:
         table[tissue] = mean * rng.uniform(0.95, 1.05)
     low, high = LESION_RANGE[contrast]
     table[Tissue.LESION] = table[Tissue.CORD] * rng.uniform(low, high)
+    (mimic_low, mimic_high), (cord_level, tissue_level) = CORD_MIMIC_RANGE[contrast], mimic_levels
+    table[Tissue.CORD_MIMIC] = table[Tissue.CORD] * (mimic_low + cord_level * (mimic_high - mimic_low))
+    table[Tissue.TISSUE_MIMIC] = table[Tissue.CORD] * (low + tissue_level * (high - low))  # as bright (dark) as a lesion
     return table

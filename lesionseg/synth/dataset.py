@@ -75,7 +75,7 @@ def make_phantom(
     random_orientation: bool = True,
 ) -> Phantom:
     """Render and acquire one contrast of ``anatomy``."""
-    table = tissue_lookup(contrast, rng)
+    table = tissue_lookup(contrast, rng, anatomy.mimic_levels)
     offset_mm = tuple(rng.uniform(-20.0, 20.0, size=3))
     scan = acquisition.render(anatomy, table, acquisition_config.spacing_mm, offset_mm)
     seed = int(rng.integers(2**31 - 1))
@@ -103,7 +103,8 @@ def make_subject(out: Path, index: int, config: SynthConfig) -> SubjectSummary:
     """Write every contrast of subject ``index`` (``sub-{index+1:03d}``) under ``out``."""
     subject = f"sub-{index + 1:03d}"
     anatomy = sample_anatomy(
-        subject_rng(config.seed, index), config.fov_mm, max_lesions=config.max_lesions, p_no_lesion=config.p_no_lesion
+        subject_rng(config.seed, index), config.fov_mm, max_lesions=config.max_lesions, p_no_lesion=config.p_no_lesion,
+        max_mimics=config.max_mimics,
     )
     files: list[str] = []
     lesion_voxels: dict[str, int] = {}

@@ -123,3 +123,23 @@ def test_contrasts_share_anatomy(phantom_dataset: Path, contrast: str) -> None:
         label = nib.load(phantom_dataset / f"derivatives/labels/sub-003/anat/sub-003_{c}_seg-manual.nii.gz")
         volumes[c] = label.get_fdata().sum() * np.prod(label.header.get_zooms()[:3])
     assert volumes[contrast] == pytest.approx(np.mean(list(volumes.values())), rel=0.15)
+
+
+def test_mimics_change_the_image_but_never_the_masks() -> None:
+    config = tiny_synth_config()
+    plain = sample_anatomy(subject_rng(3, 0), config.fov_mm, max_lesions=4, p_no_lesion=0.0)
+    mimicked = sample_anatomy(subject_rng(3, 0), config.fov_mm, max_lesions=4, p_no_lesion=0.0, max_mimics=6)
+    assert mimicked.mimics and not plain.mimics
+    assert mimicked.lesions == plain.lesions and mimicked.cord_semi_axes_mm == plain.cord_semi_axes_mm
+    assert {m.in_cord for m in mimicked.mimics} == {True, False}
+    before = make_phantom(plain, "T2w", config.acquisition["T2w"], subject_rng(3, 0, 1), random_orientation=False)
+    after = make_phantom(mimicked, "T2w", config.acquisition["T2w"], subject_rng(3, 0, 1), random_orientation=False)
+    np.testing.assert_array_equal(after.lesion, before.lesion)
+    np.testing.assert_array_equal(after.cord, before.cord)
+    changed = after.image != before.image
+    assert changed.any()
+    # soft-tissue mimics are as bright as lesions and lie outside the cord
+    outside = changed & ~ndimage.binary_dilation(after.cord > 0, iterations=3)
+    assert outside.any()
+    lesion_mean = after.image[after.lesion > 0].mean()
+    assert after.image[outside].max() > 0.8 * lesion_mean
