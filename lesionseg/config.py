@@ -253,6 +253,20 @@ class TransferConfig(_Section):
     lr_decay: float = Field(0.5, gt=0, le=1)
 
 
+class RandomizeConfig(_Section):
+    """Training on domain-randomised phantoms generated on the fly (:mod:`lesionseg.synth.randomized`) instead of
+    the dataset's images; the dataset then serves only for validation."""
+
+    enabled: bool = False
+    #: new phantoms drawn for each epoch (each gives ``train.samples_per_volume`` patches)
+    subjects_per_epoch: int = Field(32, ge=1)
+    #: probability of a known contrast's intensities (T2w, T1w, PSIR) rather than random ones
+    p_known_contrast: float = Field(0.5, ge=0, le=1)
+    max_lesions: int = Field(6, ge=0)
+    p_no_lesion: float = Field(0.15, ge=0, le=1)
+    max_mimics: int = Field(3, ge=0)
+
+
 class Config(_Section):
     """The whole configuration; every section has defaults."""
 
@@ -266,6 +280,7 @@ class Config(_Section):
     fp_reduction: FPReductionConfig = Field(default_factory=FPReductionConfig)
     transfer: TransferConfig = Field(default_factory=TransferConfig)
     synth: SynthConfig = Field(default_factory=SynthConfig)
+    randomize: RandomizeConfig = Field(default_factory=RandomizeConfig)
 
 
 def _set_dotted(tree: dict[str, Any], dotted_key: str, value: Any, source: str) -> None:

@@ -13,7 +13,7 @@ from lesionseg.constants import LABEL_KEY
 
 
 def patch_queue(
-    subjects: Sequence[tio.Subject],
+    subjects: Sequence[tio.Subject] | tio.SubjectsDataset,
     *,
     transform: tio.Transform | None,
     patch_size: tuple[int, int, int],
@@ -27,8 +27,10 @@ def patch_queue(
     """A :class:`torchio.Queue` of patches; a patch is centred on the target with ``foreground_probability``.
 
     Args:
-        subjects: preprocessed subjects (image + label).
-        transform: augmentation applied to each subject before sampling (None for none).
+        subjects: preprocessed subjects (image + label), or a dataset of them that applies its own transform
+            (e.g. :class:`lesionseg.data.generated.GeneratedSubjects`).
+        transform: augmentation applied to each subject before sampling (None for none); a given dataset keeps
+            its own.
         patch_size: voxels along the RAS axes.
         foreground_probability: probability that a patch centre lies on label 1 (else on label 0).
         samples_per_volume: patches taken from each augmented subject.
@@ -38,7 +40,9 @@ def patch_queue(
         sampling_map: name of an image whose values weight patch centres (TorchIO ``WeightedSampler``) instead
             of the label sampler, e.g. candidate lesions for false-positive reduction.
     """
-    dataset = tio.SubjectsDataset(list(subjects), transform=transform)
+    dataset = (
+        subjects if isinstance(subjects, tio.SubjectsDataset) else tio.SubjectsDataset(list(subjects), transform=transform)
+    )
     if sampling_map is not None:
         sampler: tio.data.PatchSampler = tio.WeightedSampler(patch_size=patch_size, probability_map=sampling_map)
     else:

@@ -21,7 +21,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,6 +34,7 @@ import torchio as tio
 from lesionseg.config import Config
 from lesionseg.constants import CANONICAL_AXCODES, IMAGE_KEY, LABEL_KEY
 from lesionseg.data.cache import load_prepared_subjects
+from lesionseg.data.generated import GeneratedSubjects
 from lesionseg.data.loaders import patch_loader, patch_queue
 from lesionseg.data.subjects import label_path, load_subjects
 from lesionseg.errors import ConfigError, TrainingError
@@ -277,7 +278,12 @@ def _train(
         callback = TrainingCallback()
 
     split = prepare_split(config, Path(root))
-    if not split.train:
+    randomized = config.randomize.enabled
+    if randomized:  # training images are generated; the dataset's (train + val) images validate
+        if config.fp_reduction.first_model is not None:
+            raise ConfigError("randomize.enabled cannot train a false-positive-reduction model (fp_reduction.first_model)")
+        split = Split(train=(), val=(*split.train, *split.val), test=split.test)
+    elif not split.train:
         raise TrainingError(f"{root}: the split left no training subject")
     logger.info("subjects: %d train, %d val, %d held out", len(split.train), len(split.val), len(split.test))
     cascaded = config.cascade.enabled and config.data.target == "lesion"
@@ -286,7 +292,10 @@ def _train(
     prepare = preprocessing(config.preprocess)
     extra_labels: tuple = ("cord",) if cascaded else ()
     first = None
-    if config.fp_reduction.first_model is not None:
+    train_subjects: list[tio.Subject] = []
+    if randomized:
+        logger.info("training on domain-randomised phantoms: %d new per epoch", config.randomize.subjects_per_epoch)
+    elif config.fp_reduction.first_model is not None:
         first = Predictor.from_model(config.fp_reduction.first_model, device=str(device))
         train_subjects = load_subjects(split.train, config.data.target, extra_labels=extra_labels)
         train_subjects = [prepare(s) for s in add_candidate_maps(train_subjects, split.train, first, config)]
@@ -375,7 +384,9 @@ def _train(
     if augment is not None:
         steps_before_sampling.append(augment)
     transform = tio.Compose([*steps_before_sampling, pad])
-    subjects_per_rank = math.ceil(len(train_subjects) / context.world_size)
+    subjects_per_rank = math.ceil(
+        (config.randomize.subjects_per_epoch if randomized else len(train_subjects)) / context.world_size
+    )
     steps_per_epoch = math.ceil(subjects_per_rank * train_config.samples_per_volume / train_config.batch_size)
 
     def epoch_batches(epoch: int, skip: int = 0) -> Iterator[dict]:
@@ -385,9 +396,16 @@ def _train(
         """
         epoch_seed = _epoch_seed(train_config.seed, epoch, context.rank)
         seed_everything(epoch_seed, deterministic=train_config.deterministic)
-        shard = shard_subjects(len(train_subjects), epoch=epoch, seed=train_config.seed, context=context)
+        if randomized:  # new phantoms each epoch (and rank): the stream's seed is the epoch's
+            subjects: Sequence[tio.Subject] | tio.SubjectsDataset = GeneratedSubjects(
+                config.randomize, seed=epoch_seed, count=subjects_per_rank, target=config.data.target,
+                prepare=prepare, transform=transform, extra_labels=extra_labels,
+            )
+        else:
+            shard = shard_subjects(len(train_subjects), epoch=epoch, seed=train_config.seed, context=context)
+            subjects = [train_subjects[index] for index in shard]
         queue = patch_queue(
-            [train_subjects[index] for index in shard],
+            subjects,
             transform=transform,
             sampling_map=CANDIDATE_MAP_KEY if first is not None else None,
             patch_size=train_config.patch_size,

@@ -1,0 +1,148 @@
+"""Domain-randomised phantoms (after SynthSeg, Billot et al. 2023): an endless training source whose images
+vary in everything a segmentation should not depend on.
+
+Each phantom draws, from its own seed:
+
+- anatomy (:func:`~lesionseg.synth.anatomy.sample_anatomy`) with wider variation: cord size, CSF width,
+  cord curvature, field of view; lesions of varied shape, count and size, and lesion mimics;
+- intensities: either one of the known contrasts (T2w, T1w, PSIR, with their lesion contrasts) or one
+  intensity per tissue drawn at random (any contrast, inverted ones included; the cord always differs from
+  its CSF, lesions from the cord, brighter or darker), optionally signed as in PSIR;
+- resolution: isotropic, thick sagittal or thick axial slices, rendered with partial volume;
+- artefacts: bias field, Rician or Gaussian noise of a random level, and sometimes motion, ghosting,
+  blur and gamma (TorchIO).
+
+The result is on a RAS grid (orientation is irrelevant to training, which works on canonical arrays).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torchio as tio
+
+from lesionseg.constants import CONTRASTS
+from lesionseg.synth import acquisition
+from lesionseg.synth.anatomy import Anatomy, Tissue, sample_anatomy
+from lesionseg.synth.contrasts import SIGNED, tissue_lookup
+
+
+@dataclass(frozen=True, eq=False)
+class RandomizedPhantom:
+    """One domain-randomised phantom on a RAS grid.
+
+    Attributes:
+        image: float32 intensities.
+        lesion: uint8 lesion mask; cord: uint8 cord mask (lesions included).
+        affine: RAS affine (mm).
+        description: what was drawn (contrast, spacing, artefacts), for logs and tests.
+    """
+
+    image: np.ndarray
+    lesion: np.ndarray
+    cord: np.ndarray
+    affine: np.ndarray
+    description: dict
+
+
+def vary_anatomy(rng: np.random.Generator, anatomy: Anatomy) -> Anatomy:
+    """Wider anatomical variation than the standard phantoms: cord size, CSF width, curvature."""
+    scale = rng.uniform(0.75, 1.3)
+    a, b = anatomy.cord_semi_axes_mm
+    return dataclasses.replace(
+        anatomy,
+        cord_semi_axes_mm=(a * scale * rng.uniform(0.9, 1.1), b * scale * rng.uniform(0.9, 1.1)),
+        csf_margin_mm=tuple(m * rng.uniform(0.5, 1.8) for m in anatomy.csf_margin_mm),
+        centerline_amplitude_mm=tuple(m * rng.uniform(0.0, 2.5) for m in anatomy.centerline_amplitude_mm),
+    )
+
+
+def random_spacing(rng: np.random.Generator) -> tuple[tuple[float, float, float], str]:
+    """A voxel size (mm, RAS axes) and its kind: isotropic 3D, thick sagittal or thick axial slices."""
+    kind = str(rng.choice(["isotropic", "sagittal", "axial"], p=[0.4, 0.3, 0.3]))
+    if kind == "isotropic":
+        size = rng.uniform(0.6, 1.3)
+        return (size, size, size), kind
+    if kind == "sagittal":
+        in_plane = rng.uniform(0.5, 1.0)
+        return (rng.uniform(1.5, 4.0), in_plane, in_plane), kind
+    in_plane = rng.uniform(0.4, 0.9)
+    return (in_plane, in_plane, rng.uniform(2.5, 8.0)), kind
+
+
+def random_intensities(rng: np.random.Generator, p_known_contrast: float) -> tuple[np.ndarray, bool, str]:
+    """Intensity per tissue (indexed by :class:`Tissue`), whether the image is signed, and the contrast name
+    (``random`` when the intensities are random)."""
+    if rng.random() < p_known_contrast:
+        contrast = str(rng.choice(CONTRASTS))
+        return tissue_lookup(contrast, rng, (rng.random(), rng.random())), SIGNED[contrast], contrast
+    table = rng.uniform(0.0, 1.0, len(Tissue)).astype(np.float32)
+    table[Tissue.AIR] = rng.uniform(0.0, 0.05)
+    while abs(table[Tissue.CORD] - table[Tissue.CSF]) < 0.25:  # the cord must be visible against its CSF
+        table[Tissue.CSF] = rng.uniform(0.0, 1.0)
+    cord = table[Tissue.CORD]
+    step = rng.uniform(0.15, 0.5)
+    sign = 1.0 if rng.random() < 0.5 else -1.0
+    if cord + sign * step < 0.0:  # no room to be darker: brighter instead
+        sign = 1.0
+    table[Tissue.LESION] = cord + sign * step
+    table[Tissue.CORD_MIMIC] = cord + sign * step * rng.uniform(0.3, 0.6)
+    table[Tissue.TISSUE_MIMIC] = table[Tissue.LESION]
+    signed = bool(rng.random() < 0.15)
+    if signed:  # phase-sensitive: air stays 0, tissues darker than the shift become negative
+        table[1:] -= rng.uniform(0.2, 0.6)
+    return table, signed, "random"
+
+
+def _artefacts(image: np.ndarray, rng: np.random.Generator, signed: bool) -> tuple[np.ndarray, list[str]]:
+    """Motion, ghosting, blur and (magnitude images) gamma, each with some probability (TorchIO)."""
+    chosen = [name for name, p in (("motion", 0.15), ("ghosting", 0.15), ("blur", 0.2), ("gamma", 0.3)) if rng.random() < p]
+    if signed and "gamma" in chosen:
+        chosen.remove("gamma")
+    if not chosen:
+        return image, chosen
+    transforms = {
+        "motion": tio.RandomMotion(degrees=3, translation=3, num_transforms=2),
+        "ghosting": tio.RandomGhosting(num_ghosts=(2, 6), intensity=(0.2, 0.6)),
+        "blur": tio.RandomBlur(std=(0.3, 1.0)),
+        "gamma": tio.RandomGamma(log_gamma=(-0.4, 0.4)),
+    }
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(rng.integers(2**31 - 1)))
+        scan = tio.ScalarImage(tensor=torch.from_numpy(image)[None])
+        if "gamma" in chosen:  # gamma is defined on non-negative intensities
+            scan.set_data(scan.data.clamp_min(0))
+        for name in chosen:
+            scan = transforms[name](scan)
+    return scan.data[0].numpy().astype(np.float32), chosen
+
+
+def random_phantom(
+    rng: np.random.Generator,
+    *,
+    p_known_contrast: float = 0.5,
+    max_lesions: int = 6,
+    p_no_lesion: float = 0.15,
+    max_mimics: int = 3,
+) -> RandomizedPhantom:
+    """Draw and render one domain-randomised phantom (see the module docstring)."""
+    fov = (rng.uniform(36.0, 70.0), rng.uniform(48.0, 80.0), rng.uniform(64.0, 140.0))
+    anatomy = sample_anatomy(rng, fov, max_lesions=max_lesions, p_no_lesion=p_no_lesion, max_mimics=max_mimics)
+    anatomy = vary_anatomy(rng, anatomy)
+    spacing, kind = random_spacing(rng)
+    table, signed, contrast = random_intensities(rng, p_known_contrast)
+    scan = acquisition.render(anatomy, table, spacing, tuple(rng.uniform(-15.0, 15.0, size=3)))
+    seed = int(rng.integers(2**31 - 1))
+    image = acquisition.add_bias_field(scan.image, float(rng.uniform(0.0, 0.6)), seed)
+    noise = float(rng.uniform(0.005, 0.08))
+    image = acquisition.add_noise(image, noise * float(np.abs(table).max()), signed=signed, seed=seed + 1)
+    image, artefacts = _artefacts(image, rng, signed)
+    lesion = (scan.lesion_fraction >= 0.5).astype(np.uint8)
+    cord = ((scan.cord_fraction >= 0.5) | (lesion > 0)).astype(np.uint8)
+    description = {"contrast": contrast, "signed": signed, "spacing_mm": [round(s, 2) for s in spacing],
+                   "resolution": kind, "noise": round(noise, 3), "artefacts": artefacts,
+                   "lesions": len(anatomy.lesions), "mimics": len(anatomy.mimics)}
+    return RandomizedPhantom(image=image, lesion=lesion, cord=cord, affine=scan.affine, description=description)

@@ -1,0 +1,68 @@
+"""Domain-randomised phantoms as an on-the-fly training source."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lesionseg.config import RandomizeConfig, load_config
+from lesionseg.constants import IMAGE_KEY, LABEL_KEY
+from lesionseg.data.generated import GeneratedSubjects
+from lesionseg.errors import ConfigError
+from lesionseg.synth.randomized import random_phantom
+from lesionseg.training.trainer import train
+from lesionseg.transforms.preprocessing import preprocessing
+from tests.conftest import CONFIGS
+
+
+def test_phantoms_are_reproducible_and_varied() -> None:
+    first = random_phantom(np.random.default_rng([4, 0]))
+    again = random_phantom(np.random.default_rng([4, 0]))
+    np.testing.assert_array_equal(first.image, again.image)
+    drawn = [random_phantom(np.random.default_rng([4, i])) for i in range(12)]
+    descriptions = [p.description for p in drawn]
+    assert len({d["contrast"] for d in descriptions}) >= 3  # known contrasts and random ones
+    assert {d["resolution"] for d in descriptions} == {"isotropic", "sagittal", "axial"}
+    assert len({p.image.shape for p in drawn}) == len(drawn)  # field of view and spacing vary
+    for phantom in drawn:
+        assert phantom.cord.any()
+        assert not (phantom.lesion & (1 - phantom.cord)).any()  # lesions lie in the cord
+        # the cord differs from its surroundings: its mean is not the mean of the ring just outside it
+        from scipy import ndimage
+
+        cord = phantom.cord > 0
+        ring = ndimage.binary_dilation(cord, iterations=2) & ~cord
+        assert abs(phantom.image[cord].mean() - phantom.image[ring].mean()) > 0.05 * np.abs(phantom.image).max()
+
+
+def test_generated_subjects_are_prepared_and_seeded() -> None:
+    config = load_config(CONFIGS / "tiny.yaml", ["data.target=cord"])
+    prepare = preprocessing(config.preprocess)
+    dataset = GeneratedSubjects(RandomizeConfig(), seed=3, count=2, target="cord", prepare=prepare,
+                                extra_labels=("lesion",))
+    assert len(dataset) == 2
+    subject = dataset[1]
+    assert np.allclose(subject[IMAGE_KEY].spacing, (1.5, 1.5, 1.5))
+    assert subject[IMAGE_KEY].data.shape == subject[LABEL_KEY].data.shape == subject["lesion"].data.shape
+    assert set(np.unique(subject[LABEL_KEY].data.numpy())) == {0, 1}
+    assert json.loads(subject["phantom"])["resolution"] in {"isotropic", "sagittal", "axial"}
+    np.testing.assert_array_equal(subject[IMAGE_KEY].data, dataset[1][IMAGE_KEY].data)
+    with pytest.raises(IndexError):
+        dataset[2]
+
+
+def test_training_on_randomized_phantoms_validates_on_the_dataset(phantom_dataset: Path, tmp_path: Path) -> None:
+    config = load_config(CONFIGS / "tiny.yaml", [
+        "data.target=cord", "randomize.enabled=true", "randomize.subjects_per_epoch=2", "train.steps=6",
+        "train.val_every=3",
+    ])
+    result = train(config, data_root=phantom_dataset, run_dir=tmp_path)
+    split = json.loads((tmp_path / "split.json").read_text())
+    assert split["train"] == [] and len(split["val"]) == 4  # every T2w phantom of the dataset validates
+    assert result.steps == 6 and result.best_val_dice is not None
+    with pytest.raises(ConfigError, match="randomize"):
+        train(load_config(CONFIGS / "tiny.yaml", ["randomize.enabled=true", "fp_reduction.first_model=x"]),
+              data_root=phantom_dataset, run_dir=tmp_path / "fp")
