@@ -15,7 +15,10 @@ def infer(
     inputs: Annotated[list[Path], typer.Argument(help="NIfTI files, folders, BIDS datasets or DICOM folders.")],
     model: Annotated[
         list[Path] | None,
-        typer.Option(help="Model folder (RUN/model), checkpoint, or cascade bundle; repeat for an ensemble."),
+        typer.Option(
+            help="Model folder (RUN/model), checkpoint, cascade bundle or shipped model name (lesionseg models); "
+            "repeat for an ensemble. Default: the shipped default cascade."
+        ),
     ] = None,
     cascade: Annotated[
         tuple[Path, Path] | None, typer.Option(help="CORD_MODEL LESION_MODEL: segment the cord, then lesions in a crop.")
@@ -68,13 +71,16 @@ def infer(
         from rich.table import Table
 
         from lesionseg import __version__
-        from lesionseg.errors import ConfigError
         from lesionseg.inference.batch import BatchOptions, collect_inputs, run_batch, shard_file_name, shard_items
         from lesionseg.inference.cascade import CascadePredictor, load_pipeline
 
-        if not model and cascade is None:
-            raise ConfigError("give --model MODEL or --cascade CORD_MODEL LESION_MODEL")
+        from lesionseg.io.registry import DEFAULT_MODEL, default_model, resolve_model
+
         console = Console(stderr=True)
+        if not model and cascade is None:
+            model = [default_model()]
+            console.print(f"model: the default {DEFAULT_MODEL} ({model[0]}); research use only, not a medical device")
+        model = [resolve_model(m) for m in model or []]
         if verify_checksum:
             from lesionseg.io.checkpoint import verify_models
 

@@ -137,8 +137,3 @@ def test_cascade_bundle_folder_and_cli(trained_tiny_cord_model: Path, trained_ti
     assert result.exit_code == 0, result.output
     assert len(list((tmp_path / "out").rglob("*_seg.nii.gz"))) == 3
     assert len(list((tmp_path / "out").rglob("*_lesionseg.nii.gz"))) == 3
-
-
-def test_infer_without_any_model_is_an_error(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["infer", str(tmp_path)])
-    assert result.exit_code == 1 and "--cascade" in result.output

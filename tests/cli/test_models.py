@@ -1,0 +1,65 @@
+"""Shipped models: the registry, ``lesionseg models``, and ``lesionseg infer`` without a model."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from lesionseg.cli.main import app
+from lesionseg.io.checkpoint import CARD_FILE, verify_models
+from lesionseg.io.registry import DEFAULT_MODEL, MODELS_ENV, models_dir, resolve_model, shipped_models
+from lesionseg.errors import ModelError
+
+
+def test_infer_without_a_model_and_no_default_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(MODELS_ENV, str(tmp_path / "empty"))
+    result = CliRunner().invoke(app, ["infer", str(tmp_path)])
+    assert result.exit_code == 1 and "--model" in result.output and DEFAULT_MODEL in result.output
+
+
+def test_the_default_cascade_is_used_without_a_model(
+    trained_tiny_cord_model: Path, trained_tiny_model: Path, phantom_dataset: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shelf = tmp_path / "models"
+    for stage, folder in (("cord", trained_tiny_cord_model), ("lesion", trained_tiny_model)):
+        shutil.copytree(folder, shelf / DEFAULT_MODEL / stage)
+    (shelf / DEFAULT_MODEL / CARD_FILE).write_text("# A test cascade\n\nResearch use only.\n")
+    monkeypatch.setenv(MODELS_ENV, str(shelf))
+    [model] = shipped_models()
+    assert model.name == DEFAULT_MODEL and model.stages == ("cord", "lesion") and model.title == "A test cascade"
+    assert resolve_model(DEFAULT_MODEL) == shelf / DEFAULT_MODEL
+    with pytest.raises(ModelError, match="no such model"):
+        resolve_model("not-a-model")
+
+    listing = CliRunner().invoke(app, ["models"])
+    assert listing.exit_code == 0 and DEFAULT_MODEL in listing.output and "(default)" in listing.output
+    shown = CliRunner().invoke(app, ["models", DEFAULT_MODEL])
+    assert shown.exit_code == 0 and "A test cascade" in shown.output
+
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["infer", str(phantom_dataset / "sub-001"), "--out", str(out), "--no-report"])
+    assert result.exit_code == 0, result.output
+    assert len(list(out.rglob("*_seg.nii.gz"))) == 3 and len(list(out.rglob("*_lesionseg.nii.gz"))) == 3
+    by_name = CliRunner().invoke(
+        app, ["infer", str(phantom_dataset / "sub-001"), "--model", DEFAULT_MODEL, "--out", str(tmp_path / "o2"), "--no-report"]
+    )
+    assert by_name.exit_code == 0, by_name.output
+
+
+SHIPPED = shipped_models(models_dir())
+
+
+@pytest.mark.skipif(not SHIPPED, reason="no shipped model in models/")
+@pytest.mark.parametrize("model", SHIPPED, ids=lambda m: m.name)
+def test_shipped_models_are_small_carded_and_intact(model) -> None:  # noqa: ANN001
+    verified = verify_models([model.path])  # every stage's weights match the SHA-256 in its card
+    assert len(verified) == len(model.stages)
+    for folder in verified:
+        assert (folder / "model.pt").stat().st_size < 20 * 2**20
+        card = (folder / CARD_FILE).read_text(encoding="utf-8")
+        assert "Research use only" in card and "SHA-256 (model.pt)" in card
+    assert "Not a medical device" in model.card
