@@ -6,8 +6,9 @@ STAMP := $(VENV)/.installed
 # A CPU wheel of exactly this torch is installed first so that pip never resolves a multi-GB CUDA build.
 TORCH := torch==2.13.0
 DEMO_DIR ?= demo-output
+REAL ?= ../shared/data/real
 
-.PHONY: demo test install clean
+.PHONY: demo demo-train test install clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,17 +21,32 @@ install: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-# synth -> train the cord model, then the cascaded lesion model -> infer on held-out phantoms -> evaluate
+# The shipped default cascade on a real scan (when ../shared/data/real exists) and on phantoms of the three
+# contrasts -> masks, lesion tables, HTML reports -> evaluation against the phantoms' ground truth.
 demo: $(STAMP)
 	rm -rf $(DEMO_DIR)
-	$(BIN)/lesionseg synth $(DEMO_DIR)/train --subjects 12 --contrasts T2w --seed 0
-	$(BIN)/lesionseg synth $(DEMO_DIR)/test --subjects 6 --contrasts T2w --seed 1
-	$(BIN)/lesionseg train configs/cord_t2w.yaml --data $(DEMO_DIR)/train --out $(DEMO_DIR)/cord
-	$(BIN)/lesionseg train configs/lesion_t2w_cascade.yaml --data $(DEMO_DIR)/train --out $(DEMO_DIR)/lesion \
-		--set cascade.cord_model=$(DEMO_DIR)/cord/model
-	$(BIN)/lesionseg infer $(DEMO_DIR)/test --cascade $(DEMO_DIR)/cord/model $(DEMO_DIR)/lesion/model --out $(DEMO_DIR)/pred
-	$(BIN)/lesionseg evaluate --pred $(DEMO_DIR)/pred --gt $(DEMO_DIR)/test --out $(DEMO_DIR)/eval
-	@echo "report: $(DEMO_DIR)/eval/report.html"
+	$(BIN)/lesionseg synth $(DEMO_DIR)/phantoms --subjects 2 --contrasts T2w,T1w,PSIR --seed 1 --set synth.max_mimics=3
+	@if [ -d "$(REAL)" ]; then \
+		$(BIN)/lesionseg infer $(REAL)/sct-errsm30/t2/t2.nii.gz $(REAL)/sct-errsm30/t2s/t2s.nii.gz --out $(DEMO_DIR)/real; \
+		echo "real scans: $(DEMO_DIR)/real/index.html"; \
+	else echo "$(REAL) not found: demo on phantoms only"; fi
+	$(BIN)/lesionseg infer $(DEMO_DIR)/phantoms --out $(DEMO_DIR)/pred
+	$(BIN)/lesionseg evaluate --pred $(DEMO_DIR)/pred --gt $(DEMO_DIR)/phantoms --out $(DEMO_DIR)/eval
+	@echo "phantoms: $(DEMO_DIR)/pred/index.html (masks and reports), $(DEMO_DIR)/eval/report.html (Dice)"
+
+# Train your own: synth -> cord model -> cascaded lesion model -> infer on held-out phantoms -> evaluate
+demo-train: $(STAMP)
+	rm -rf $(DEMO_DIR)/train-demo
+	$(BIN)/lesionseg synth $(DEMO_DIR)/train-demo/train --subjects 12 --contrasts T2w --seed 0
+	$(BIN)/lesionseg synth $(DEMO_DIR)/train-demo/test --subjects 6 --contrasts T2w --seed 1
+	$(BIN)/lesionseg train configs/cord_t2w.yaml --data $(DEMO_DIR)/train-demo/train --out $(DEMO_DIR)/train-demo/cord
+	$(BIN)/lesionseg train configs/lesion_t2w_cascade.yaml --data $(DEMO_DIR)/train-demo/train \
+		--out $(DEMO_DIR)/train-demo/lesion --set cascade.cord_model=$(DEMO_DIR)/train-demo/cord/model
+	$(BIN)/lesionseg infer $(DEMO_DIR)/train-demo/test --cascade $(DEMO_DIR)/train-demo/cord/model \
+		$(DEMO_DIR)/train-demo/lesion/model --out $(DEMO_DIR)/train-demo/pred
+	$(BIN)/lesionseg evaluate --pred $(DEMO_DIR)/train-demo/pred --gt $(DEMO_DIR)/train-demo/test \
+		--out $(DEMO_DIR)/train-demo/eval
+	@echo "report: $(DEMO_DIR)/train-demo/eval/report.html"
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache

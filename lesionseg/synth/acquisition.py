@@ -79,7 +79,7 @@ def render(
         image[start:stop] = intensity_per_tissue[tissue].reshape(block).mean(axis=(1, 3, 5))
         is_lesion = tissue == Tissue.LESION
         lesion[start:stop] = is_lesion.reshape(block).mean(axis=(1, 3, 5))
-        in_cord = (tissue == Tissue.CORD) | (tissue == Tissue.CORD_MIMIC) | is_lesion
+        in_cord = np.isin(tissue, (Tissue.CORD, Tissue.CORD_MIMIC, Tissue.GREY_MATTER)) | is_lesion
         cord[start:stop] = in_cord.reshape(block).mean(axis=(1, 3, 5))
 
     affine = np.diag([*spacing_mm, 1.0]).astype(float)

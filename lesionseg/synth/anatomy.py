@@ -34,6 +34,7 @@ class Tissue(IntEnum):
     LESION = 6
     CORD_MIMIC = 7
     TISSUE_MIMIC = 8
+    GREY_MATTER = 9
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,8 @@ class Anatomy:
     #: Where the mimics' intensities lie in their ranges (in-cord, soft tissue), 0 to 1: see
     #: :func:`lesionseg.synth.contrasts.tissue_lookup`.
     mimic_levels: tuple[float, float] = (0.0, 0.0)
+    #: Render the cord's grey-matter butterfly (its own tissue class, part of the cord mask).
+    grey_matter: bool = False
 
     def centerline(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Centerline ``(xc, yc)`` in mm at heights ``z`` (mm)."""
@@ -130,6 +133,8 @@ class Anatomy:
 
         cord = (u / a) ** 2 + (v / b) ** 2 <= 1.0
         paint(cord, Tissue.CORD)
+        if self.grey_matter:
+            paint(cord & _butterfly(u / a, v / b), Tissue.GREY_MATTER)
         for mimic in self.mimics:
             inside = _ellipsoid(u, v, z, mimic.center_mm, mimic.semi_axes_mm)
             if mimic.in_cord:
@@ -139,6 +144,15 @@ class Anatomy:
         for lesion in self.lesions:
             paint(_ellipsoid(u, v, z, lesion.center_mm, lesion.semi_axes_mm) & cord, Tissue.LESION)
         return tissue
+
+
+def _butterfly(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """The grey-matter 'H' in the cord's normalised cross-section (``p`` left-right, ``q`` anterior, both in
+    units of the cord's semi-axes): ventral and dorsal horns joined by the commissure."""
+    ventral = ((np.abs(p) - 0.38) / 0.2) ** 2 + ((q - 0.3) / 0.38) ** 2 <= 1.0
+    dorsal = ((np.abs(p) - 0.3) / 0.11) ** 2 + ((q + 0.42) / 0.42) ** 2 <= 1.0
+    commissure = (np.abs(q) <= 0.12) & (np.abs(p) <= 0.42)
+    return ventral | dorsal | commissure
 
 
 def _ellipsoid(

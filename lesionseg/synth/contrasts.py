@@ -55,4 +55,5 @@ def tissue_lookup(contrast: str, rng: np.random.Generator, mimic_levels: tuple[f
     (mimic_low, mimic_high), (cord_level, tissue_level) = CORD_MIMIC_RANGE[contrast], mimic_levels
     table[Tissue.CORD_MIMIC] = table[Tissue.CORD] * (mimic_low + cord_level * (mimic_high - mimic_low))
     table[Tissue.TISSUE_MIMIC] = table[Tissue.CORD] * (low + tissue_level * (high - low))  # as bright (dark) as a lesion
+    table[Tissue.GREY_MATTER] = table[Tissue.CORD]  # rendered only by anatomies with grey matter
     return table

@@ -4,13 +4,14 @@ vary in everything a segmentation should not depend on.
 Each phantom draws, from its own seed:
 
 - anatomy (:func:`~lesionseg.synth.anatomy.sample_anatomy`) with wider variation: cord size, CSF width,
-  cord curvature, field of view; lesions of varied shape, count and size, and lesion mimics;
+  cord curvature, grey matter, field of view (sometimes cropped close to the cord); lesions of varied shape,
+  count and size, and lesion mimics;
 - intensities: either one of the known contrasts (T2w, T1w, PSIR, with their lesion contrasts) or one
   intensity per tissue drawn at random (any contrast, inverted ones included; the cord always differs from
   its CSF, lesions from the cord, brighter or darker), optionally signed as in PSIR;
 - resolution: isotropic, thick sagittal or thick axial slices, rendered with partial volume;
-- artefacts: bias field, Rician or Gaussian noise of a random level, and sometimes motion, ghosting,
-  blur and gamma (TorchIO).
+- artefacts: tissue texture, bias field, Rician or Gaussian noise of a random level, and sometimes motion,
+  ghosting, blur and gamma (TorchIO).
 
 The result is on a RAS grid (orientation is irrelevant to training, which works on canonical arrays).
 """
@@ -23,11 +24,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torchio as tio
+from scipy import ndimage
 
 from lesionseg.constants import CONTRASTS
 from lesionseg.synth import acquisition
 from lesionseg.synth.anatomy import Anatomy, Tissue, sample_anatomy
 from lesionseg.synth.contrasts import SIGNED, tissue_lookup
+from lesionseg.transforms.cropping import bounding_box, box_slices, crop_affine
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,6 +60,7 @@ def vary_anatomy(rng: np.random.Generator, anatomy: Anatomy) -> Anatomy:
         cord_semi_axes_mm=(a * scale * rng.uniform(0.9, 1.1), b * scale * rng.uniform(0.9, 1.1)),
         csf_margin_mm=tuple(m * rng.uniform(0.5, 1.8) for m in anatomy.csf_margin_mm),
         centerline_amplitude_mm=tuple(m * rng.uniform(0.0, 2.5) for m in anatomy.centerline_amplitude_mm),
+        grey_matter=bool(rng.random() < 0.6),
     )
 
 
@@ -78,7 +82,9 @@ def random_intensities(rng: np.random.Generator, p_known_contrast: float) -> tup
     (``random`` when the intensities are random)."""
     if rng.random() < p_known_contrast:
         contrast = str(rng.choice(CONTRASTS))
-        return tissue_lookup(contrast, rng, (rng.random(), rng.random())), SIGNED[contrast], contrast
+        table = tissue_lookup(contrast, rng, (rng.random(), rng.random()))
+        table[Tissue.GREY_MATTER] = table[Tissue.CORD] * rng.uniform(0.85, 1.2)
+        return table, SIGNED[contrast], contrast
     table = rng.uniform(0.0, 1.0, len(Tissue)).astype(np.float32)
     table[Tissue.AIR] = rng.uniform(0.0, 0.05)
     while abs(table[Tissue.CORD] - table[Tissue.CSF]) < 0.25:  # the cord must be visible against its CSF
@@ -91,6 +97,7 @@ def random_intensities(rng: np.random.Generator, p_known_contrast: float) -> tup
     table[Tissue.LESION] = cord + sign * step
     table[Tissue.CORD_MIMIC] = cord + sign * step * rng.uniform(0.3, 0.6)
     table[Tissue.TISSUE_MIMIC] = table[Tissue.LESION]
+    table[Tissue.GREY_MATTER] = max(cord + rng.uniform(-0.15, 0.15), 0.0)
     signed = bool(rng.random() < 0.15)
     if signed:  # phase-sensitive: air stays 0, tissues darker than the shift become negative
         table[1:] -= rng.uniform(0.2, 0.6)
@@ -120,6 +127,33 @@ def _artefacts(image: np.ndarray, rng: np.random.Generator, signed: bool) -> tup
     return scan.data[0].numpy().astype(np.float32), chosen
 
 
+def _texture(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Multiply by smooth random texture (real tissue is never flat): up to 15% around 1."""
+    strength = rng.uniform(0.0, 0.15)
+    noise = ndimage.gaussian_filter(rng.standard_normal(image.shape).astype(np.float32), sigma=rng.uniform(0.8, 2.5))
+    noise /= max(float(noise.std()), 1e-6)
+    return (image * (1.0 + strength * noise)).astype(np.float32)
+
+
+def _crop_around_cord(
+    arrays: list[np.ndarray], affine: np.ndarray, spacing: tuple[float, float, float], rng: np.random.Generator
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Crop the left-right and antero-posterior axes to the cord plus a random margin of 3 to 10 mm."""
+    cord = arrays[2]
+    box = bounding_box(cord)
+    if box is None:
+        return arrays, affine
+    margins = rng.uniform(3.0, 10.0, size=2)
+    grown = list(box)
+    for axis in (0, 1):
+        pad = int(np.ceil(margins[axis] / spacing[axis]))
+        start, stop = box[axis]
+        grown[axis] = (max(start - pad, 0), min(stop + pad, cord.shape[axis]))
+    grown[2] = (0, cord.shape[2])
+    region = box_slices(tuple(grown))
+    return [np.ascontiguousarray(a[region]) for a in arrays], crop_affine(affine, tuple(grown))
+
+
 def random_phantom(
     rng: np.random.Generator,
     *,
@@ -139,10 +173,15 @@ def random_phantom(
     image = acquisition.add_bias_field(scan.image, float(rng.uniform(0.0, 0.6)), seed)
     noise = float(rng.uniform(0.005, 0.08))
     image = acquisition.add_noise(image, noise * float(np.abs(table).max()), signed=signed, seed=seed + 1)
+    image = _texture(image, rng)
     image, artefacts = _artefacts(image, rng, signed)
     lesion = (scan.lesion_fraction >= 0.5).astype(np.uint8)
     cord = ((scan.cord_fraction >= 0.5) | (lesion > 0)).astype(np.uint8)
+    affine = scan.affine
+    if rng.random() < 0.25:  # a small field of view around the cord, as on many axial acquisitions
+        (image, lesion, cord), affine = _crop_around_cord([image, lesion, cord], affine, spacing, rng)
+        artefacts.append("small field of view")
     description = {"contrast": contrast, "signed": signed, "spacing_mm": [round(s, 2) for s in spacing],
                    "resolution": kind, "noise": round(noise, 3), "artefacts": artefacts,
                    "lesions": len(anatomy.lesions), "mimics": len(anatomy.mimics)}
-    return RandomizedPhantom(image=image, lesion=lesion, cord=cord, affine=scan.affine, description=description)
+    return RandomizedPhantom(image=image, lesion=lesion, cord=cord, affine=affine, description=description)

@@ -12,7 +12,8 @@ from lesionseg.config import RandomizeConfig, load_config
 from lesionseg.constants import IMAGE_KEY, LABEL_KEY
 from lesionseg.data.generated import GeneratedSubjects
 from lesionseg.errors import ConfigError
-from lesionseg.synth.randomized import random_phantom
+from lesionseg.synth.anatomy import Tissue
+from lesionseg.synth.randomized import random_intensities, random_phantom
 from lesionseg.training.trainer import train
 from lesionseg.transforms.preprocessing import preprocessing
 from tests.conftest import CONFIGS
@@ -24,18 +25,31 @@ def test_phantoms_are_reproducible_and_varied() -> None:
     np.testing.assert_array_equal(first.image, again.image)
     drawn = [random_phantom(np.random.default_rng([4, i])) for i in range(12)]
     descriptions = [p.description for p in drawn]
-    assert len({d["contrast"] for d in descriptions}) >= 3  # known contrasts and random ones
+    contrasts = {d["contrast"] for d in descriptions}
+    assert "random" in contrasts and contrasts - {"random"}  # random intensities and known contrasts
     assert {d["resolution"] for d in descriptions} == {"isotropic", "sagittal", "axial"}
     assert len({p.image.shape for p in drawn}) == len(drawn)  # field of view and spacing vary
     for phantom in drawn:
         assert phantom.cord.any()
         assert not (phantom.lesion & (1 - phantom.cord)).any()  # lesions lie in the cord
-        # the cord differs from its surroundings: its mean is not the mean of the ring just outside it
-        from scipy import ndimage
 
-        cord = phantom.cord > 0
-        ring = ndimage.binary_dilation(cord, iterations=2) & ~cord
-        assert abs(phantom.image[cord].mean() - phantom.image[ring].mean()) > 0.05 * np.abs(phantom.image).max()
+
+def test_random_intensities_keep_the_cord_and_lesions_visible() -> None:
+    rng = np.random.default_rng(0)
+    kinds = set()
+    for _ in range(300):
+        table, signed, contrast = random_intensities(rng, p_known_contrast=0.3)
+        kinds.add((contrast, signed))
+        if contrast == "random":
+            assert abs(table[Tissue.CORD] - table[Tissue.CSF]) >= 0.25
+            assert abs(table[Tissue.LESION] - table[Tissue.CORD]) >= 0.15
+            # mimics in the cord lie between cord and lesion: less conspicuous than lesions
+            assert abs(table[Tissue.CORD_MIMIC] - table[Tissue.CORD]) < abs(table[Tissue.LESION] - table[Tissue.CORD])
+    assert {("random", True), ("random", False), ("T2w", False), ("T1w", False), ("PSIR", True)} <= kinds
+    # lesions brighter and darker than the cord both occur
+    tables = [random_intensities(rng, 0.0)[0] for _ in range(50)]
+    signs = {np.sign(table[Tissue.LESION] - table[Tissue.CORD]) for table in tables}
+    assert len(signs) >= 2
 
 
 def test_generated_subjects_are_prepared_and_seeded() -> None:
