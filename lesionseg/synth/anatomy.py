@@ -82,6 +82,8 @@ class Anatomy:
     mimic_levels: tuple[float, float] = (0.0, 0.0)
     #: Render the cord's grey-matter butterfly (its own tissue class, part of the cord mask).
     grey_matter: bool = False
+    #: Height (mm) below which the canal holds CSF only: the cord ends (conus) inside the field of view.
+    cord_start_mm: float = -np.inf
 
     def centerline(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Centerline ``(xc, yc)`` in mm at heights ``z`` (mm)."""
@@ -131,7 +133,7 @@ class Anatomy:
         paint((arch | spinous) & in_vertebra, Tissue.BONE)
         paint(canal, Tissue.CSF)
 
-        cord = (u / a) ** 2 + (v / b) ** 2 <= 1.0
+        cord = ((u / a) ** 2 + (v / b) ** 2 <= 1.0) & (z >= self.cord_start_mm)
         paint(cord, Tissue.CORD)
         if self.grey_matter:
             paint(cord & _butterfly(u / a, v / b), Tissue.GREY_MATTER)

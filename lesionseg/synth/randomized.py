@@ -61,6 +61,8 @@ def vary_anatomy(rng: np.random.Generator, anatomy: Anatomy) -> Anatomy:
         csf_margin_mm=tuple(m * rng.uniform(0.5, 1.8) for m in anatomy.csf_margin_mm),
         centerline_amplitude_mm=tuple(m * rng.uniform(0.0, 2.5) for m in anatomy.centerline_amplitude_mm),
         grey_matter=bool(rng.random() < 0.6),
+        # sometimes the cord ends (conus) in the lower third of the field of view
+        cord_start_mm=float(rng.uniform(-0.5, -0.2) * anatomy.fov_mm[2]) if rng.random() < 0.15 else -np.inf,
     )
 
 
@@ -106,7 +108,7 @@ def random_intensities(rng: np.random.Generator, p_known_contrast: float) -> tup
 
 def _artefacts(image: np.ndarray, rng: np.random.Generator, signed: bool) -> tuple[np.ndarray, list[str]]:
     """Motion, ghosting, blur and (magnitude images) gamma, each with some probability (TorchIO)."""
-    chosen = [name for name, p in (("motion", 0.15), ("ghosting", 0.15), ("blur", 0.2), ("gamma", 0.3)) if rng.random() < p]
+    chosen = [name for name, p in (("motion", 0.15), ("ghosting", 0.15), ("blur", 0.3), ("gamma", 0.3)) if rng.random() < p]
     if signed and "gamma" in chosen:
         chosen.remove("gamma")
     if not chosen:
@@ -114,7 +116,7 @@ def _artefacts(image: np.ndarray, rng: np.random.Generator, signed: bool) -> tup
     transforms = {
         "motion": tio.RandomMotion(degrees=3, translation=3, num_transforms=2),
         "ghosting": tio.RandomGhosting(num_ghosts=(2, 6), intensity=(0.2, 0.6)),
-        "blur": tio.RandomBlur(std=(0.3, 1.0)),
+        "blur": tio.RandomBlur(std=(0.3, 1.6)),  # mm; up to the smoothness of an averaged template
         "gamma": tio.RandomGamma(log_gamma=(-0.4, 0.4)),
     }
     with torch.random.fork_rng(devices=[]):
