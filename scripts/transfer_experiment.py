@@ -14,6 +14,7 @@ Every model is scored (lesion Dice per image, averaged) on held-out phantoms of 
 
     python scripts/transfer_experiment.py --out runs/transfer            # about 35 minutes on 2 CPU cores
     python scripts/transfer_experiment.py --out /tmp/transfer --quick    # seconds; a smoke run for CI
+    python scripts/transfer_experiment.py --out runs/transfer-r --randomized-source --n 3   # contrast-agnostic source
 
 One phantom dataset (seed ``--data-seed``) holds every subject: the first ``--source-subjects`` give the T2w
 source data, the next ``max(N)`` the pool the N target volumes are drawn from (a different draw per seed), and the
@@ -81,6 +82,9 @@ def main() -> None:
     parser.add_argument("--data-seed", type=int, default=3)
     parser.add_argument("--config", type=Path, default=CONFIGS / "demo.yaml")
     parser.add_argument("--quick", action="store_true", help="tiny phantoms, 1 seed, N=1, a few steps")
+    parser.add_argument("--randomized-source", action="store_true",
+                        help="the source model trains on domain-randomised phantoms with random intensities only "
+                             "(randomize.p_known_contrast=0: it never sees a T2w, T1w or PSIR phantom) instead of T2w")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     sizes = [int(n) for n in args.n.split(",")]
@@ -111,7 +115,10 @@ def main() -> None:
     results: list[dict] = []
     for seed in range(args.seeds):
         source_root = copy_images(dataset, out / "data" / f"source-{seed}", [(s, "T2w") for s in source_subjects])
-        source_config = load_config(args.config, [*base, f"train.steps={args.source_steps}", f"train.seed={seed}"])
+        source_overrides = [*base, f"train.steps={args.source_steps}", f"train.seed={seed}"]
+        if args.randomized_source:  # validation-free: the T2w source images are only needed to satisfy discovery
+            source_overrides += ["randomize.enabled=true", "randomize.p_known_contrast=0.0", "randomize.subjects_per_epoch=16"]
+        source_config = load_config(args.config, source_overrides)
         source = train(source_config, data_root=source_root, run_dir=out / "runs" / f"source-{seed}").model_dir
         order = list(np.random.default_rng(seed).permutation(pool))
         for target in targets:
@@ -166,13 +173,15 @@ def write_outputs(out: Path, results: list[dict], args: argparse.Namespace, size
         return [r["dice"] for r in results if r["target"] == target and r["n"] == n and r["variant"] == variant]
 
     settings = {"steps": args.steps, "source_steps": args.source_steps, "seeds": args.seeds,
+                "source": "domain-randomised (random intensities only)" if args.randomized_source else "T2w phantoms",
                 "source_subjects": args.source_subjects, "test_subjects": args.test_subjects,
                 "config": str(args.config), "quick": args.quick, "seconds": round(elapsed, 1)}
     (out / "results.json").write_text(json.dumps({"settings": settings, "results": results}, indent=2) + "\n")
     lines = [
         f"Lesion Dice on {args.test_subjects} held-out phantoms per contrast, mean +- std over {args.seeds} seed(s); "
-        f"{args.steps} steps per trained variant, the T2w source model {args.source_steps} steps on "
-        f"{args.source_subjects} T2w phantoms; {elapsed / 60:.1f} min in all.",
+        f"{args.steps} steps per trained variant, the source model {args.source_steps} steps on "
+        + ("domain-randomised phantoms with random intensities" if args.randomized_source
+           else f"{args.source_subjects} T2w phantoms") + f"; {elapsed / 60:.1f} min in all.",
         "",
         "| target | N | " + " | ".join(VARIANTS) + " | fine-tuned (best mode) - scratch |",
         "|---|---|" + "---|" * len(VARIANTS) + "---|",
@@ -192,7 +201,7 @@ def write_outputs(out: Path, results: list[dict], args: argparse.Namespace, size
             means = [statistics.mean(values(target, n, variant) or [float("nan")]) for n in sizes]
             errors = [statistics.stdev(values(target, n, variant)) if len(values(target, n, variant)) > 1 else 0.0 for n in sizes]
             axis.errorbar(sizes, means, yerr=errors, marker="o", capsize=3, label=variant)
-        axis.set_title(f"T2w -> {target}")
+        axis.set_title(f"{'randomised' if args.randomized_source else 'T2w'} -> {target}")
         axis.set_xlabel("labelled target volumes (N)")
         axis.set_ylabel("lesion Dice")
         axis.set_xticks(sizes)

@@ -196,6 +196,10 @@ def _metadata(config: Config, split: Split, data_root: Path) -> dict[str, Any]:
         "in_channels": 1,
         "out_channels": 1,
         "data_root": str(data_root),
+        # images the network was trained on: the dataset's, or phantoms generated on the fly (randomize)
+        "training_source": (
+            f"domain-randomised phantoms ({config.randomize.model_dump(mode='json')})" if config.randomize.enabled else "dataset"
+        ),
         "train_images": [item.stem for item in split.train],
         "val_images": [item.stem for item in split.val],
         "test_images": [item.stem for item in split.test],

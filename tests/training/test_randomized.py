@@ -77,6 +77,8 @@ def test_training_on_randomized_phantoms_validates_on_the_dataset(phantom_datase
     split = json.loads((tmp_path / "split.json").read_text())
     assert split["train"] == [] and len(split["val"]) == 4  # every T2w phantom of the dataset validates
     assert result.steps == 6 and result.best_val_dice is not None
+    metadata = json.loads((result.model_dir / "metadata.json").read_text())
+    assert metadata["training_source"].startswith("domain-randomised phantoms")
     with pytest.raises(ConfigError, match="randomize"):
         train(load_config(CONFIGS / "tiny.yaml", ["randomize.enabled=true", "fp_reduction.first_model=x"]),
               data_root=phantom_dataset, run_dir=tmp_path / "fp")
