@@ -300,10 +300,10 @@ def run_batch(
 
 def contrast_warning(predictor: Predictor | CascadePredictor, contrast: str | None) -> str:
     """A warning when the input's contrast is not one the lesion model was trained on, e.g. a T2w model on a PSIR
-    scan; "" when they agree or either is unknown."""
+    scan; "" when they agree, either is unknown, or the model is contrast-agnostic (random intensities)."""
     lesion = predictor.lesion if isinstance(predictor, CascadePredictor) else predictor
     trained = lesion.metadata.get("contrasts")
-    if not trained or contrast is None or contrast in trained:
+    if not trained or contrast is None or contrast in trained or lesion.metadata.get("contrast_agnostic"):
         return ""
     return (
         f"the lesion model was trained on {'/'.join(trained)}, this is {contrast}: expect poor results unless "

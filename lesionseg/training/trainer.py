@@ -197,6 +197,8 @@ def _metadata(config: Config, split: Split, data_root: Path) -> dict[str, Any]:
         "out_channels": 1,
         "data_root": str(data_root),
         # images the network was trained on: the dataset's, or phantoms generated on the fly (randomize)
+        # random intensities: the model was trained on no contrast in particular
+        "contrast_agnostic": config.randomize.enabled and config.randomize.p_known_contrast < 1.0,
         "training_source": (
             f"domain-randomised phantoms ({config.randomize.model_dump(mode='json')})" if config.randomize.enabled else "dataset"
         ),

@@ -12,6 +12,8 @@ from lesionseg.config import RandomizeConfig, load_config
 from lesionseg.constants import IMAGE_KEY, LABEL_KEY
 from lesionseg.data.generated import GeneratedSubjects
 from lesionseg.errors import ConfigError
+from lesionseg.inference.batch import contrast_warning
+from lesionseg.inference.predictor import Predictor
 from lesionseg.synth.anatomy import Tissue
 from lesionseg.synth.randomized import random_intensities, random_phantom
 from lesionseg.training.trainer import train
@@ -78,7 +80,9 @@ def test_training_on_randomized_phantoms_validates_on_the_dataset(phantom_datase
     assert split["train"] == [] and len(split["val"]) == 4  # every T2w phantom of the dataset validates
     assert result.steps == 6 and result.best_val_dice is not None
     metadata = json.loads((result.model_dir / "metadata.json").read_text())
-    assert metadata["training_source"].startswith("domain-randomised phantoms")
+    assert metadata["training_source"].startswith("domain-randomised phantoms") and metadata["contrast_agnostic"]
+    # a contrast-agnostic model gives no "other contrast" warning
+    assert contrast_warning(Predictor.from_model(result.model_dir, device="cpu"), "T2starw") == ""
     with pytest.raises(ConfigError, match="randomize"):
         train(load_config(CONFIGS / "tiny.yaml", ["randomize.enabled=true", "fp_reduction.first_model=x"]),
               data_root=phantom_dataset, run_dir=tmp_path / "fp")
