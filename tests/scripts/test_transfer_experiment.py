@@ -28,3 +28,15 @@ def test_quick_transfer_experiment(tmp_path: Path) -> None:
     # each fine-tuned model records where it came from
     metadata = json.loads(next((tmp_path / "runs").glob("PSIR-n1-0-ft-full/model/metadata.json")).read_text())
     assert metadata["transfer"]["source_contrasts"] == ["T2w"] and metadata["contrasts"] == ["PSIR"]
+
+
+def test_quick_transfer_from_a_randomized_source(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--randomized-source", "--out", str(tmp_path)],
+        capture_output=True, encoding="utf-8", errors="replace", timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    settings = json.loads((tmp_path / "results.json").read_text())["settings"]
+    assert settings["source"].startswith("domain-randomised")
+    source = json.loads((tmp_path / "runs" / "source-0" / "model" / "metadata.json").read_text())
+    assert source["contrast_agnostic"] and source["train_images"] == []
