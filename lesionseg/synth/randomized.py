@@ -53,7 +53,7 @@ class RandomizedPhantom:
 
 def vary_anatomy(rng: np.random.Generator, anatomy: Anatomy) -> Anatomy:
     """Wider anatomical variation than the standard phantoms: cord size, CSF width, curvature."""
-    scale = rng.uniform(0.75, 1.3)
+    scale = rng.uniform(0.6, 1.3)
     a, b = anatomy.cord_semi_axes_mm
     return dataclasses.replace(
         anatomy,
@@ -92,14 +92,14 @@ def random_intensities(rng: np.random.Generator, p_known_contrast: float) -> tup
     while abs(table[Tissue.CORD] - table[Tissue.CSF]) < 0.25:  # the cord must be visible against its CSF
         table[Tissue.CSF] = rng.uniform(0.0, 1.0)
     cord = table[Tissue.CORD]
-    step = rng.uniform(0.15, 0.5)
-    sign = 1.0 if rng.random() < 0.5 else -1.0
-    if cord + sign * step < 0.0:  # no room to be darker: brighter instead
-        sign = 1.0
+    # MS lesions hold more water: their signal moves from the cord's towards the CSF's, whatever the contrast
+    # (hyperintense on T2w where CSF is bright, hypointense on T1w and PSIR where it is dark)
+    sign = 1.0 if table[Tissue.CSF] > cord else -1.0
+    step = rng.uniform(0.2, 0.6) * abs(table[Tissue.CSF] - cord) + 0.05
     table[Tissue.LESION] = cord + sign * step
     table[Tissue.CORD_MIMIC] = cord + sign * step * rng.uniform(0.3, 0.6)
     table[Tissue.TISSUE_MIMIC] = table[Tissue.LESION]
-    table[Tissue.GREY_MATTER] = max(cord + rng.uniform(-0.15, 0.15), 0.0)
+    table[Tissue.GREY_MATTER] = max(cord + rng.uniform(-0.08, 0.08), 0.0)  # subtler than any lesion
     signed = bool(rng.random() < 0.15)
     if signed:  # phase-sensitive: air stays 0, tissues darker than the shift become negative
         table[1:] -= rng.uniform(0.2, 0.6)
