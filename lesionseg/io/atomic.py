@@ -15,6 +15,13 @@ from pathlib import Path
 from lesionseg.errors import OutputError
 
 
+def _default_mode() -> int:
+    """The mode ``open()`` gives a new file (0o666 minus the umask); ``mkstemp`` would leave 0o600."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 @contextlib.contextmanager
 def atomic_path(destination: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``destination``; on success it replaces ``destination``.
@@ -33,6 +40,7 @@ def atomic_path(destination: Path) -> Iterator[Path]:
             prefix=f".{destination.name}.", suffix=f".part{suffix}", dir=destination.parent
         )
         os.close(handle)
+        os.chmod(temporary, _default_mode())  # outputs readable as any other file the user writes
     except OSError as error:
         raise OutputError(f"{destination}: cannot write ({error.strerror or error})") from None
     temporary_path = Path(temporary)
