@@ -29,6 +29,7 @@ import numpy as np
 from lesionseg.config import SynthConfig, load_config
 from lesionseg.constants import CONTRASTS
 from lesionseg.evaluation.evaluate import evaluate_folder
+from lesionseg.evaluation.metrics import voxel_metrics
 from lesionseg.inference.batch import run_batch
 from lesionseg.inference.cascade import load_pipeline
 from lesionseg.io.checkpoint import CARD_FILE, sha256_file
@@ -50,12 +51,6 @@ REAL_SCANS = {
 }
 
 
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a > 0, b > 0
-    total = a.sum() + b.sum()
-    return 1.0 if total == 0 else float(2 * (a & b).sum() / total)
-
-
 def real_cord_dice(bundle: Path, real: Path) -> dict[str, float]:
     """Cord Dice of the cascade's stage 1 on each real scan."""
     pipeline = load_pipeline(bundle, device="cpu")
@@ -63,7 +58,7 @@ def real_cord_dice(bundle: Path, real: Path) -> dict[str, float]:
     for name, (image_path, cord_path, _) in REAL_SCANS.items():
         image = load_image(real / image_path)
         truth = load_label_for(image, real / cord_path).data
-        scores[name] = dice(pipeline.predict_cord(image).mask, truth)
+        scores[name] = voxel_metrics(pipeline.predict_cord(image).mask, truth, image.spacing_mm).dice
     return scores
 
 
@@ -78,7 +73,7 @@ def implanted_lesion_dice(bundle: Path, real: Path, out: Path, seed: int = 7) ->
                                     intensity_factor=factor)
         path = save_image(implanted.image, image.affine, out / f"implanted-{index}.nii.gz", dtype=implanted.image.dtype.type)
         result = pipeline.predict(path)
-        scores[name] = dice(result.lesion.mask, implanted.lesion)
+        scores[name] = voxel_metrics(result.lesion.mask, implanted.lesion, image.spacing_mm).dice
     return scores
 
 
