@@ -93,9 +93,7 @@ def phantom_metrics(bundle: Path, test: Path, out: Path) -> dict[str, dict[str, 
             "images": len(rows),
             "lesion_dice": statistics.fmean(i.value("dice") for i in rows),
             "lesion_f1": statistics.fmean(i.value("anima_f1") for i in rows),
-            "lesion_dice_images_with_lesions": statistics.fmean(
-                i.value("dice") for i in rows if load_image(i.ground_truth, kind="label").data.any()
-            ),
+            "lesion_dice_images_with_lesions": statistics.fmean(i.value("dice") for i in rows if i.value("lesions_gt")),
             "cord_dice": statistics.fmean(i.value("dice") for i in cord_rows),
         }
     return metrics

@@ -30,7 +30,7 @@ from lesionseg.constants import CONTRASTS
 from lesionseg.synth import acquisition
 from lesionseg.synth.anatomy import Anatomy, Tissue, sample_anatomy
 from lesionseg.synth.contrasts import SIGNED, tissue_lookup
-from lesionseg.transforms.cropping import bounding_box, box_slices, crop_affine
+from lesionseg.transforms.cropping import bounding_box, box_slices, crop_affine, expand_box
 
 
 @dataclass(frozen=True, eq=False)
@@ -146,14 +146,10 @@ def _crop_around_cord(
     if box is None:
         return arrays, affine
     margins = rng.uniform(3.0, 10.0, size=2)
-    grown = list(box)
-    for axis in (0, 1):
-        pad = int(np.ceil(margins[axis] / spacing[axis]))
-        start, stop = box[axis]
-        grown[axis] = (max(start - pad, 0), min(stop + pad, cord.shape[axis]))
-    grown[2] = (0, cord.shape[2])
-    region = box_slices(tuple(grown))
-    return [np.ascontiguousarray(a[region]) for a in arrays], crop_affine(affine, tuple(grown))
+    # the whole superior-inferior extent is kept
+    grown = expand_box(box, cord.shape, spacing, (float(margins[0]), float(margins[1]), cord.shape[2] * spacing[2]))
+    region = box_slices(grown)
+    return [np.ascontiguousarray(a[region]) for a in arrays], crop_affine(affine, grown)
 
 
 def random_phantom(
