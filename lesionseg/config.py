@@ -251,6 +251,10 @@ class TransferConfig(_Section):
     unfreeze_every: int = Field(100, ge=1)
     #: discriminative: learning-rate factor per block away from the head
     lr_decay: float = Field(0.5, gt=0, le=1)
+    #: input polarity of the loaded network: ``auto`` inverts it when the labels are brighter than their
+    #: surroundings in the source's training data and darker in the target's, or the reverse (T2w -> T1w or PSIR:
+    #: lesions turn from bright to dark, as the CSF does); ``keep``; ``invert``
+    polarity: Literal["auto", "keep", "invert"] = "auto"
 
 
 class RandomizeConfig(_Section):

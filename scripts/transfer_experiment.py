@@ -4,8 +4,9 @@ For each target contrast, N in --n, and seed, with the same step budget for ever
 
 - ``scratch``: trained from random weights on the N target volumes;
 - ``ft-full``, ``ft-frozen_encoder``, ``ft-progressive``, ``ft-discriminative``: fine-tuned from a T2w model
-  (trained once per seed on T2w phantoms) on the same N volumes, in each ``transfer.mode``, with a re-initialised
-  head (``transfer.reinit_head``: the T2w head's calibration made fine-tuned models predict almost nothing);
+  (trained once per seed on T2w phantoms) on the same N volumes, in each ``transfer.mode``, its head kept and its
+  input polarity aligned to the target's (``transfer.polarity: auto``: T1w and PSIR lesions are dark, T2w ones
+  bright, so the T2w model reads the target images inverted);
 - ``zero-shot``: the T2w model as it is;
 - ``multi-contrast``: trained from random weights on the T2w volumes and the N target volumes together.
 
@@ -85,6 +86,8 @@ def main() -> None:
     parser.add_argument("--randomized-source", action="store_true",
                         help="the source model trains on domain-randomised phantoms with random intensities only "
                              "(randomize.p_known_contrast=0: it never sees a T2w, T1w or PSIR phantom) instead of T2w")
+    parser.add_argument("--polarity", default="auto", choices=["auto", "keep", "invert"],
+                        help="transfer.polarity of the fine-tuned variants")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     sizes = [int(n) for n in args.n.split(",")]
@@ -134,7 +137,7 @@ def main() -> None:
                     "scratch": (root, [f"data.contrasts=[{target}]"]),
                     **{
                         f"ft-{mode}": (root, [f"data.contrasts=[{target}]", f"transfer.init_from={source}",
-                                              f"transfer.mode={mode}", "transfer.reinit_head=true",
+                                              f"transfer.mode={mode}", f"transfer.polarity={args.polarity}",
                                               f"transfer.unfreeze_every={max(1, args.steps // 8)}"])
                         for mode in MODES
                     },
@@ -172,7 +175,7 @@ def write_outputs(out: Path, results: list[dict], args: argparse.Namespace, size
     def values(target: str, n: int, variant: str) -> list[float]:
         return [r["dice"] for r in results if r["target"] == target and r["n"] == n and r["variant"] == variant]
 
-    settings = {"steps": args.steps, "source_steps": args.source_steps, "seeds": args.seeds,
+    settings = {"steps": args.steps, "source_steps": args.source_steps, "seeds": args.seeds, "polarity": args.polarity,
                 "source": "domain-randomised (random intensities only)" if args.randomized_source else "T2w phantoms",
                 "source_subjects": args.source_subjects, "test_subjects": args.test_subjects,
                 "config": str(args.config), "quick": args.quick, "seconds": round(elapsed, 1)}
@@ -181,7 +184,8 @@ def write_outputs(out: Path, results: list[dict], args: argparse.Namespace, size
         f"Lesion Dice on {args.test_subjects} held-out phantoms per contrast, mean +- std over {args.seeds} seed(s); "
         f"{args.steps} steps per trained variant, the source model {args.source_steps} steps on "
         + ("domain-randomised phantoms with random intensities" if args.randomized_source
-           else f"{args.source_subjects} T2w phantoms") + f"; {elapsed / 60:.1f} min in all.",
+           else f"{args.source_subjects} T2w phantoms") + f"; fine-tuning keeps the source's head, input polarity "
+        f"{args.polarity}; {elapsed / 60:.1f} min in all.",
         "",
         "| target | N | " + " | ".join(VARIANTS) + " | fine-tuned (best mode) - scratch |",
         "|---|---|" + "---|" * len(VARIANTS) + "---|",

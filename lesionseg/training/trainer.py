@@ -16,6 +16,7 @@ Usage::
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
@@ -44,6 +45,7 @@ from lesionseg.training.distributed import (
     DistributedContext,
     init_distributed,
     reduce_mean,
+    reduce_sum,
     shard_subjects,
     shutdown,
     unwrap,
@@ -56,13 +58,21 @@ from lesionseg.io.bids import Split, discover, split_subjects
 from lesionseg.io.checkpoint import load_checkpoint, save_checkpoint, save_config, save_model_folder
 from lesionseg.networks.factory import build_network, count_parameters, size_multiple
 from lesionseg.training.optim import build_loss, build_optimizer, build_scheduler
-from lesionseg.training.transfer import apply_freezing, parameter_groups, prepare_transfer
+from lesionseg.training.transfer import (
+    align_polarity,
+    apply_freezing,
+    label_contrast,
+    parameter_groups,
+    prepare_transfer,
+)
 from lesionseg.transforms.augmentation import augmentation
 from lesionseg.transforms.preprocessing import preprocessing
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = 1
+#: first batches measuring how the labels stand out (``metadata.label_contrast``; transfer's input polarity)
+LABEL_CONTRAST_BATCHES = 4
 
 
 class TrainingCallback:
@@ -444,6 +454,24 @@ def _train(
     started = time.perf_counter()
     epoch, position = divmod(step, steps_per_epoch)
     batches = epoch_batches(epoch, skip=position)
+    if state is None:  # how the labels stand out in this training data (transfer's polarity; resumes keep it)
+        peeked = [next(batches) for _ in range(min(LABEL_CONTRAST_BATCHES, steps_per_epoch))]
+        first_images = [batch[IMAGE_KEY][tio.DATA] for batch in peeked]
+        sums = torch.tensor([0.0, 0.0])
+        for images, batch in zip(first_images, peeked, strict=True):
+            sums += torch.tensor(label_contrast(images, batch[LABEL_KEY][tio.DATA]))
+        total, count = (float(value) for value in reduce_sum(sums.to(device), context).cpu())
+        metadata["label_contrast"] = round(total / count, 4) if count else None
+        if transfer and config.transfer.polarity != "keep":
+            transfer["polarity"] = align_polarity(
+                core, config.transfer, metadata["label_contrast"], first_images[0].to(device)
+            )
+        batches = itertools.chain(peeked, batches)  # the peeked batches still train, in their order
+    else:
+        recorded = state.get("metadata", {})
+        metadata["label_contrast"] = recorded.get("label_contrast")
+        if transfer and "polarity" in recorded.get("transfer", {}):
+            transfer["polarity"] = recorded["transfer"]["polarity"]
     try:
         while step < train_config.steps:
             fetch_started = time.perf_counter()

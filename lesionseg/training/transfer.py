@@ -12,6 +12,9 @@ match into the new network and reports what was loaded, skipped and newly initia
 
 ``transfer.reinit_head`` leaves the head freshly initialised instead of copying it (the source's head carries its
 own calibration: a T2w lesion model fine-tuned on PSIR kept predicting almost nothing for hundreds of steps).
+``transfer.polarity`` (default ``auto``) negates the input convolutions when the labels stand out with opposite
+signs in the source's training data and the target's (:func:`align_polarity`): lesions and CSF are bright on T2w and
+dark on T1w and PSIR, and a T2w model fine-tuned on them without this learned no faster than from scratch.
 ``transfer.rescale`` scales every loaded convolution that feeds a normalisation layer back to the weight norm of a
 fresh initialisation: the network computes the same function (instance normalisation removes the scale), but a
 trained network's weights are 3-6x larger than at initialisation, which shrinks Adam's effective step on them
@@ -122,6 +125,100 @@ def rescale_to_initial_norms(network: torch.nn.Module, fresh: torch.nn.Module) -
         if layer.bias is not None:
             layer.bias.mul_(factor)
     return len(pairs)
+
+
+def input_convolutions(network: torch.nn.Module, example: torch.Tensor) -> list[tuple[str, torch.nn.Module]]:
+    """The convolutions that read the network's input itself (found by running ``example`` through it), named."""
+    found: list[tuple[str, torch.nn.Module]] = []
+    handles = [
+        module.register_forward_pre_hook(
+            lambda module, inputs, name=name: found.append((name, module)) if inputs and inputs[0] is example else None
+        )
+        for name, module in network.named_modules()
+        if isinstance(module, torch.nn.Conv3d | torch.nn.ConvTranspose3d)
+    ]
+    training = network.training
+    try:
+        with torch.no_grad():
+            network.eval()(example)
+    finally:
+        network.train(training)
+        for handle in handles:
+            handle.remove()
+    return found
+
+
+@torch.no_grad()
+def invert_input(network: torch.nn.Module, example: torch.Tensor) -> list[str]:
+    """Negate the weights of every convolution that reads the input, so that the network computes on ``x`` what it
+    computed on ``-x`` (a convolution is linear: ``conv(-x; W, b) = conv(x; -W, b)``). Returns their names.
+
+    Raises:
+        TrainingError: no convolution reads the input directly (another kind of network).
+    """
+    convolutions = input_convolutions(network, example)
+    if not convolutions:
+        raise TrainingError("cannot invert the input polarity of this network: no convolution reads its input")
+    for _, convolution in convolutions:
+        convolution.weight.neg_()
+    return [name for name, _ in convolutions]
+
+
+def label_contrast(images: torch.Tensor, labels: torch.Tensor, shell: int = 1) -> tuple[float, int]:
+    """How the labelled structure stands out from its surroundings in a batch: per image with a label, the median
+    intensity inside it minus the median in a shell of ``shell`` voxels around it, over the image's standard
+    deviation; returns the sum over those images and their count (positive: brighter, e.g. T2w lesions).
+
+    Medians and a thin shell: lesions at the cord's edge touch the CSF, which is brighter than a T2w lesion and
+    darker than a PSIR one; the shell's mean then takes the wrong sign, its median (the cord) does not."""
+    inside = labels > 0.5
+    grown = torch.nn.functional.max_pool3d(inside.float(), 2 * shell + 1, stride=1, padding=shell) > 0.5
+    around = grown & ~inside
+    total, count = 0.0, 0
+    for image, core, ring in zip(images, inside, around, strict=True):
+        if core.any() and ring.any():
+            total += float((image[core].median() - image[ring].median()) / image.std().clamp_min(1e-6))
+            count += 1
+    return total, count
+
+
+def align_polarity(network: torch.nn.Module, config: TransferConfig, target_contrast: float | None,
+                   example: torch.Tensor) -> dict[str, Any]:
+    """Make the loaded ``network`` read target images with the polarity its source model was trained on.
+
+    ``transfer.polarity`` ``invert`` negates the input convolutions; ``auto`` does so when the labels stand out
+    with opposite signs in the source's training data (``label_contrast`` in its metadata) and in the target's
+    (``target_contrast``, from the first training batches), unless the source is contrast-agnostic (trained on
+    domain-randomised phantoms of both polarities): MS lesions are bright on T2w (like the CSF) and dark
+    on T1w and PSIR (like the CSF there); inverted, they look as the source learned them. ``example``: an input
+    batch (to find the convolutions that read it).
+
+    Returns:
+        What to record in the model's metadata: the choice, the two label contrasts, the convolutions negated.
+    """
+    from lesionseg.io.checkpoint import load_model
+
+    record: dict[str, Any] = {"polarity": config.polarity}
+    choice = config.polarity
+    if config.polarity == "auto":
+        metadata = load_model(config.init_from).metadata  # type: ignore[arg-type]
+        source = metadata.get("label_contrast")
+        record["label_contrast"] = {"source": source, "target": target_contrast}
+        if metadata.get("contrast_agnostic"):
+            logger.info("input polarity kept: the source model was trained on images of any contrast")
+            choice = "keep"
+        elif source is None or target_contrast is None:
+            logger.warning("input polarity kept: the label contrast of the %s is unknown (set transfer.polarity)",
+                           "source model" if source is None else "target's first batches")
+            choice = "keep"
+        else:
+            choice = "invert" if source * target_contrast < 0 else "keep"
+            logger.info("input polarity: labels stand out by %+.2f SD in the source's data, %+.2f in the target's: %s",
+                        source, target_contrast, choice)
+    record["chosen"] = choice
+    if choice == "invert":
+        record["inverted"] = invert_input(network, example)
+    return record
 
 
 def trainable_blocks(blocks: list[Block], config: TransferConfig, step: int) -> list[Block]:

@@ -28,6 +28,7 @@ def test_quick_transfer_experiment(tmp_path: Path) -> None:
     # each fine-tuned model records where it came from
     metadata = json.loads(next((tmp_path / "runs").glob("PSIR-n1-0-ft-full/model/metadata.json")).read_text())
     assert metadata["transfer"]["source_contrasts"] == ["T2w"] and metadata["contrasts"] == ["PSIR"]
+    assert metadata["transfer"]["polarity"]["chosen"] == "invert"  # PSIR lesions are dark, the source's T2w bright
 
 
 def test_quick_transfer_from_a_randomized_source(tmp_path: Path) -> None:
@@ -40,3 +41,5 @@ def test_quick_transfer_from_a_randomized_source(tmp_path: Path) -> None:
     assert settings["source"].startswith("domain-randomised")
     source = json.loads((tmp_path / "runs" / "source-0" / "model" / "metadata.json").read_text())
     assert source["contrast_agnostic"] and source["train_images"] == []
+    tuned = json.loads(next((tmp_path / "runs").glob("PSIR-n1-0-ft-full/model/metadata.json")).read_text())
+    assert tuned["transfer"]["polarity"]["chosen"] == "keep"  # a source of any contrast needs no inversion

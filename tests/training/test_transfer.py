@@ -109,14 +109,67 @@ def test_init_from_trains_frozen_encoder_and_records_contrast(trained_tiny_model
     ])
     result = train(config, data_root=phantom_dataset, run_dir=tmp_path / "run")
     source, tuned = load_model(trained_tiny_model), load_model(result.model_dir)
+    metadata = json.loads((result.model_dir / "metadata.json").read_text())
+    # T2w lesions are brighter than the cord around them, PSIR ones darker: the T2w network reads PSIR inverted
+    polarity = metadata["transfer"]["polarity"]
+    assert source.metadata["label_contrast"] > 0 > metadata["label_contrast"]
+    assert polarity["chosen"] == "invert" and polarity["inverted"] == ["model.0.conv"]
     encoder = {n for b in network_blocks(build_network(tuned.config.model)) if b.is_encoder_side for n in b.parameters}
     for name in source.state_dict:
-        same = torch.equal(source.state_dict[name], tuned.state_dict[name])
+        expected = -source.state_dict[name] if name == "model.0.conv.weight" else source.state_dict[name]
+        same = torch.equal(expected, tuned.state_dict[name])
         assert same == (name in encoder), name
-    metadata = json.loads((result.model_dir / "metadata.json").read_text())
     assert metadata["contrasts"] == ["PSIR"]
     assert metadata["transfer"]["source_contrasts"] == ["T2w"] and metadata["transfer"]["mode"] == "frozen_encoder"
     assert metadata["contrast_normalization"]["PSIR"] == "signed"
+
+
+@pytest.mark.parametrize("config", [
+    TINY, ModelConfig(channels=[8, 16, 32], strides=[2, 2], num_res_units=1),  # the residual branch reads it too
+    ModelConfig(architecture="dynunet", channels=[8, 16, 32], strides=[2, 2]),
+], ids=["unet", "residual-unet", "dynunet"])
+def test_inverting_the_input_convolutions_computes_on_the_negated_image(config: ModelConfig) -> None:
+    from lesionseg.training.transfer import invert_input
+
+    torch.manual_seed(0)
+    network = build_network(config).eval()
+    image = torch.randn(1, 1, 16, 16, 32)
+    with torch.no_grad():
+        on_negated = network(-image)
+        inverted = invert_input(network, image)
+        assert network(image).allclose(on_negated, atol=1e-5)
+        assert not network(image).allclose(on_negated.neg(), atol=1e-3)  # the network is not odd: the test can fail
+    assert len(inverted) == (2 if config.num_res_units else 1)
+
+
+def test_label_contrast_is_the_sign_of_the_label_against_its_surroundings() -> None:
+    from lesionseg.training.transfer import label_contrast
+
+    images = torch.randn(2, 1, 12, 12, 12) * 0.1
+    labels = torch.zeros(2, 1, 12, 12, 12)
+    labels[0, 0, 4:7, 4:7, 4:7] = 1
+    images[0][labels[0] > 0] += 1.0  # a bright lesion in the first image; the second has none
+    total, count = label_contrast(images, labels)
+    assert count == 1 and total > 2
+    total, count = label_contrast(-images, labels)
+    assert count == 1 and total < -2
+    assert label_contrast(images, torch.zeros_like(labels)) == (0.0, 0)
+
+
+def test_polarity_keep_and_unknown_source_leave_the_weights(trained_tiny_model: Path) -> None:
+    from lesionseg.training.transfer import align_polarity
+
+    network = build_network(load_model(trained_tiny_model).config.model)
+    before = {name: tensor.clone() for name, tensor in network.state_dict().items()}
+    image = torch.randn(1, 1, 16, 16, 32)
+    same_sign = align_polarity(network, TransferConfig(init_from=trained_tiny_model), 0.8, image)
+    unknown = align_polarity(network, TransferConfig(init_from=trained_tiny_model), None, image)
+    kept = align_polarity(network, TransferConfig(init_from=trained_tiny_model, polarity="keep"), -0.8, image)
+    assert same_sign["chosen"] == unknown["chosen"] == kept["chosen"] == "keep"
+    assert all(torch.equal(before[name], tensor) for name, tensor in network.state_dict().items())
+    opposite = align_polarity(network, TransferConfig(init_from=trained_tiny_model), -0.8, image)
+    assert opposite["chosen"] == "invert" and torch.equal(network.state_dict()["model.0.conv.weight"],
+                                                          -before["model.0.conv.weight"])
 
 
 def test_freezing_without_a_source_is_a_config_error(phantom_dataset: Path, tmp_path: Path) -> None:
