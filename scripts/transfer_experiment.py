@@ -13,7 +13,7 @@ For each target contrast, N in --n, and seed, with the same step budget for ever
 Every model is scored (lesion Dice per image, averaged) on held-out phantoms of the target contrast. Writes
 ``results.json``, ``transfer_table.md`` (mean +- std over seeds) and ``transfer_plot.png``::
 
-    python scripts/transfer_experiment.py --out runs/transfer            # about 35 minutes on 2 CPU cores
+    python scripts/transfer_experiment.py --out runs/transfer            # about 30 minutes on 2 CPU cores
     python scripts/transfer_experiment.py --out /tmp/transfer --quick    # seconds; a smoke run for CI
     python scripts/transfer_experiment.py --out runs/transfer-r --randomized-source --n 3   # contrast-agnostic source
 
