@@ -455,7 +455,9 @@ def _train(
     epoch, position = divmod(step, steps_per_epoch)
     batches = epoch_batches(epoch, skip=position)
     if state is None:  # how the labels stand out in this training data (transfer's polarity; resumes keep it)
+        fetch_started = time.perf_counter()
         peeked = [next(batches) for _ in range(min(LABEL_CONTRAST_BATCHES, steps_per_epoch))]
+        wait_seconds += time.perf_counter() - fetch_started  # the queue's first fill is data wait, as in the loop
         first_images = [batch[IMAGE_KEY][tio.DATA] for batch in peeked]
         sums = torch.tensor([0.0, 0.0])
         for images, batch in zip(first_images, peeked, strict=True):
