@@ -458,15 +458,14 @@ def _train(
         fetch_started = time.perf_counter()
         peeked = [next(batches) for _ in range(min(LABEL_CONTRAST_BATCHES, steps_per_epoch))]
         wait_seconds += time.perf_counter() - fetch_started  # the queue's first fill is data wait, as in the loop
-        first_images = [batch[IMAGE_KEY][tio.DATA] for batch in peeked]
-        sums = torch.tensor([0.0, 0.0])
-        for images, batch in zip(first_images, peeked, strict=True):
-            sums += torch.tensor(label_contrast(images, batch[LABEL_KEY][tio.DATA]))
-        total, count = (float(value) for value in reduce_sum(sums.to(device), context).cpu())
+        sums = torch.tensor(
+            [label_contrast(batch[IMAGE_KEY][tio.DATA], batch[LABEL_KEY][tio.DATA]) for batch in peeked]
+        )
+        total, count = (float(value) for value in reduce_sum(sums.sum(0).to(device), context).cpu())
         metadata["label_contrast"] = round(total / count, 4) if count else None
         if transfer and config.transfer.polarity != "keep":
             transfer["polarity"] = align_polarity(
-                core, config.transfer, metadata["label_contrast"], first_images[0].to(device)
+                core, config.transfer, metadata["label_contrast"], peeked[0][IMAGE_KEY][tio.DATA].to(device)
             )
         batches = itertools.chain(peeked, batches)  # the peeked batches still train, in their order
     else:
