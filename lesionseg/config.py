@@ -264,11 +264,22 @@ class RandomizeConfig(_Section):
     enabled: bool = False
     #: new phantoms drawn for each epoch (each gives ``train.samples_per_volume`` patches)
     subjects_per_epoch: int = Field(32, ge=1)
-    #: probability of a known contrast's intensities (T2w, T1w, PSIR) rather than random ones
+    #: probability of a known contrast's intensities rather than random ones
     p_known_contrast: float = Field(0.5, ge=0, le=1)
+    #: the known contrasts drawn (uniformly); one contrast with ``p_known_contrast: 1`` trains a model of that
+    #: contrast on phantoms still randomised in resolution, artefacts and anatomy
+    contrasts: list[str] = Field(default_factory=lambda: list(CONTRASTS), min_length=1)
     max_lesions: int = Field(6, ge=0)
     p_no_lesion: float = Field(0.15, ge=0, le=1)
     max_mimics: int = Field(3, ge=0)
+
+    @field_validator("contrasts")
+    @classmethod
+    def _known_contrasts(cls, value: list[str]) -> list[str]:
+        unknown = [c for c in value if c not in CONTRASTS]
+        if unknown:
+            raise ValueError(f"unknown contrast(s) {unknown}; known: {list(CONTRASTS)}")
+        return value
 
 
 class Config(_Section):

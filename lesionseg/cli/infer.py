@@ -90,12 +90,13 @@ def infer(
         predictor = load_pipeline(
             model or None, cascade=cascade, fp_model=fp_model, device=device, tta=tta, engine=engine
         )
-        lesion = predictor.lesion if isinstance(predictor, CascadePredictor) else predictor
+        lesions = predictor.lesion_stages if isinstance(predictor, CascadePredictor) else [predictor]
         updates = {"overlap": overlap, "sw_batch_size": sw_batch_size, "threshold": threshold, "min_lesion_mm3": min_lesion_mm3}
-        for key, value in updates.items():
-            if value is not None:
-                setattr(lesion.config.infer, key, value)
-        stages = [lesion, predictor.cord] if isinstance(predictor, CascadePredictor) else [lesion]
+        for lesion in lesions:
+            for key, value in updates.items():
+                if value is not None:
+                    setattr(lesion.config.infer, key, value)
+        stages = [*lesions, predictor.cord] if isinstance(predictor, CascadePredictor) else lesions
         for stage in filter(None, stages):
             if precision is not None:
                 stage.config.infer.precision = precision

@@ -18,13 +18,13 @@ def models(
         from rich.markdown import Markdown
         from rich.table import Table
 
-        from lesionseg.io.checkpoint import CARD_FILE
+        from lesionseg.io.checkpoint import CARD_FILE, bundle_stages
         from lesionseg.io.registry import DEFAULT_MODEL, models_dir, resolve_model, shipped_models
 
         console = Console()
         if name is not None:
             folder = resolve_model(name)
-            cards = [folder / CARD_FILE, *(folder / stage / CARD_FILE for stage in ("cord", "lesion", "fp"))]
+            cards = [folder / CARD_FILE, *(folder / stage / CARD_FILE for stage in bundle_stages(folder) if stage != ".")]
             for card in filter(lambda path: path.is_file(), cards):
                 console.print(Markdown(card.read_text(encoding="utf-8")))
             return

@@ -33,6 +33,7 @@ def generated_subject(
     phantom = random_phantom(
         np.random.default_rng([seed, index]),
         p_known_contrast=config.p_known_contrast,
+        contrasts=config.contrasts,
         max_lesions=config.max_lesions,
         p_no_lesion=config.p_no_lesion,
         max_mimics=config.max_mimics,

@@ -301,7 +301,7 @@ def run_batch(
 def contrast_warning(predictor: Predictor | CascadePredictor, contrast: str | None) -> str:
     """A warning when the input's contrast is not one the lesion model was trained on, e.g. a T2w model on a PSIR
     scan; "" when they agree, either is unknown, or the model is contrast-agnostic (random intensities)."""
-    lesion = predictor.lesion if isinstance(predictor, CascadePredictor) else predictor
+    lesion = predictor.lesion_for(contrast) if isinstance(predictor, CascadePredictor) else predictor
     trained = lesion.metadata.get("contrasts")
     if not trained or contrast is None or contrast in trained or lesion.metadata.get("contrast_agnostic"):
         return ""

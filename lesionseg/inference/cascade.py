@@ -4,7 +4,9 @@ Steps for one image (all on the canonical RAS grid of the input; outputs then go
 
 1. the cord model predicts the cord on the whole image; its largest connected component is kept;
 2. a box around that cord grown by ``cascade.margin_mm`` is cropped from the image;
-3. the lesion model predicts lesions in the crop, pasted back into a full-size map;
+3. the lesion model predicts lesions in the crop, pasted back into a full-size map (the contrast-specific lesion
+   model of the image's contrast when the cascade has one, e.g. ``lesion-PSIR/`` in a bundle; the contrast comes
+   from the file's BIDS suffix or ``--contrast``);
 4. lesions are kept only inside the cord dilated by ``cascade.cord_dilation_mm`` (``restrict_to_cord``);
 5. optionally a false-positive-reduction network removes candidate lesions it does not accept.
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +27,7 @@ from lesionseg.config import CascadeConfig
 from lesionseg.errors import ModelError
 from lesionseg.inference.fp_reduction import FalsePositiveFilter
 from lesionseg.inference.predictor import Prediction, Predictor, load_timed
+from lesionseg.io.checkpoint import contrast_stages
 from lesionseg.io.nifti import LoadedImage
 from lesionseg.transforms.cropping import Box, box_slices, crop_box_around
 from lesionseg.transforms.postprocessing import dilate_mm, keep_largest_component
@@ -33,13 +37,15 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, eq=False)
 class CascadePrediction:
-    """Cord and lesion predictions of one image, the crop used, and a warning when the cascade fell back."""
+    """Cord and lesion predictions of one image, the crop used, a warning when the cascade fell back, and the
+    contrast whose lesion stage ran (``""``: the general one)."""
 
     cord: Prediction
     lesion: Prediction
     box: Box | None
     warning: str = ""
     seconds: dict[str, float] = field(default_factory=dict)
+    lesion_contrast: str = ""
 
 
 def predict_cord(cord: Predictor, image: LoadedImage) -> Prediction:
@@ -50,7 +56,11 @@ def predict_cord(cord: Predictor, image: LoadedImage) -> Prediction:
 
 
 class CascadePredictor:
-    """Cord model -> crop -> lesion model (-> false-positive filter), as a library object."""
+    """Cord model -> crop -> lesion model (-> false-positive filter), as a library object.
+
+    ``lesion_by_contrast`` holds lesion models of one contrast each (e.g. fine-tuned on PSIR); an image of such
+    a contrast goes to its own model, any other image to ``lesion``.
+    """
 
     def __init__(
         self,
@@ -59,11 +69,22 @@ class CascadePredictor:
         *,
         cascade: CascadeConfig | None = None,
         fp_filter: FalsePositiveFilter | None = None,
+        lesion_by_contrast: Mapping[str, Predictor] | None = None,
     ) -> None:
         self.cord = cord
         self.lesion = lesion
         self.cascade = cascade or lesion.config.cascade
         self.fp_filter = fp_filter
+        self.lesion_by_contrast = dict(lesion_by_contrast or {})
+
+    @property
+    def lesion_stages(self) -> list[Predictor]:
+        """Every lesion model: the general one first, then the contrast-specific ones."""
+        return [self.lesion, *self.lesion_by_contrast.values()]
+
+    def lesion_for(self, contrast: str | None) -> Predictor:
+        """The lesion model for an image of ``contrast``: its contrast-specific model, else the general one."""
+        return self.lesion_by_contrast.get(contrast or "", self.lesion)
 
     @classmethod
     def from_models(
@@ -75,17 +96,34 @@ class CascadePredictor:
         fp_model: str | Path | None = None,
         tta: bool = False,
         engine: str = "torch",
+        lesion_by_contrast: Mapping[str, str | Path] | None = None,
     ) -> CascadePredictor:
-        """Load both models (and the optional false-positive-reduction model) safely."""
+        """Load the models (the optional false-positive-reduction model and contrast-specific lesion models too)
+        safely.
+
+        Raises:
+            ModelError: unreadable models, a model of the wrong target (e.g. a cord model as the lesion model), or
+                a contrast-specific model trained on other contrasts.
+        """
         cord = Predictor.from_model(cord_model, device=device, engine=engine)
         lesion = Predictor.from_model(lesion_model, device=device, tta=tta, engine=engine)
         first_lesion = lesion_model[0] if isinstance(lesion_model, list) else lesion_model
-        for role, predictor, path in (("cord", cord, cord_model), ("lesion", lesion, first_lesion)):
+        by_contrast = {
+            contrast: Predictor.from_model(path, device=device, tta=tta, engine=engine)
+            for contrast, path in (lesion_by_contrast or {}).items()
+        }
+        checks = [("cord", cord, cord_model), ("lesion", lesion, first_lesion)]
+        checks += [("lesion", by_contrast[c], path) for c, path in (lesion_by_contrast or {}).items()]
+        for role, predictor, path in checks:
             target = predictor.config.data.target
             if target != role:
                 raise ModelError(f"{path}: a {target} model given as the cascade's {role} model (order: CORD LESION)")
+        for contrast, path in (lesion_by_contrast or {}).items():
+            trained = by_contrast[contrast].metadata.get("contrasts") or []
+            if contrast not in trained:
+                raise ModelError(f"{path}: the {contrast} lesion model was trained on {'/'.join(trained) or 'unknown contrasts'}")
         fp_filter = FalsePositiveFilter(Predictor.from_model(fp_model, device=device, engine=engine)) if fp_model else None
-        return cls(cord, lesion, fp_filter=fp_filter)
+        return cls(cord, lesion, fp_filter=fp_filter, lesion_by_contrast=by_contrast)
 
     def predict_cord(self, image: LoadedImage) -> Prediction:
         """The cord model's prediction, reduced to its largest connected component.
@@ -114,14 +152,15 @@ class CascadePredictor:
         if box is None:
             warning = f"{image.path}: no cord found; lesions searched in the whole image"
             logger.warning("%s", warning)
+        lesion_model = self.lesion_for(image.contrast)
         # a crop is normalised with the whole image's statistics, as in training (normalise, then crop)
-        probabilities, variance, _ = self.lesion.predict_region(image, box)
+        probabilities, variance, _ = lesion_model.predict_region(image, box)
         if box is not None and self.cascade.restrict_to_cord:
             # only inside the crop: outside it probabilities are 0 already, and dilating the whole volume
             # costs as much as the lesion network on a large scan
             crop = box_slices(box)
             probabilities[crop] *= dilate_mm(cord.mask[crop], image.spacing_mm, self.cascade.cord_dilation_mm)
-        mask = self.lesion.threshold(probabilities, image.spacing_mm)
+        mask = lesion_model.threshold(probabilities, image.spacing_mm)
         lesion = Prediction(probabilities, mask, image.affine, image.geometry, variance=variance)
         seconds["lesion"] = time.perf_counter() - started
 
@@ -129,7 +168,9 @@ class CascadePredictor:
             started = time.perf_counter()
             lesion = self.fp_filter(image, lesion, box=box)
             seconds["fp_reduction"] = time.perf_counter() - started
-        return CascadePrediction(cord=cord, lesion=lesion, box=box, warning=warning, seconds=seconds)
+        lesion_contrast = str(image.contrast) if lesion_model is not self.lesion else ""
+        return CascadePrediction(cord=cord, lesion=lesion, box=box, warning=warning, seconds=seconds,
+                                 lesion_contrast=lesion_contrast)
 
     def predict(self, path: str | Path) -> CascadePrediction:
         """Load, validate and run the cascade on one NIfTI file.
@@ -156,8 +197,8 @@ def load_pipeline(
 
     - ``cascade=(cord_model, lesion_model)``: a :class:`CascadePredictor` (extra ``model`` paths join the lesion
       model as an ensemble);
-    - ``model`` a cascade bundle (a folder with ``cord/`` and ``lesion/`` model folders, and optionally
-      ``fp/``): a :class:`CascadePredictor`;
+    - ``model`` a cascade bundle (a folder with ``cord/`` and ``lesion/`` model folders, optionally ``fp/`` and
+      contrast-specific lesion models ``lesion-<contrast>/``): a :class:`CascadePredictor`;
     - otherwise ``model`` is one whole-image model, or several (an ensemble).
 
     Raises:
@@ -175,7 +216,8 @@ def load_pipeline(
     if len(models) == 1 and (bundle / "cord").is_dir() and (bundle / "lesion").is_dir():
         bundled_fp = bundle / "fp" if (bundle / "fp").is_dir() else None
         return CascadePredictor.from_models(
-            bundle / "cord", bundle / "lesion", device=device, fp_model=fp_model or bundled_fp, tta=tta, engine=engine
+            bundle / "cord", bundle / "lesion", device=device, fp_model=fp_model or bundled_fp, tta=tta, engine=engine,
+            lesion_by_contrast=contrast_stages(bundle),
         )
     predictor = Predictor.from_model(models, device=device, tta=tta, engine=engine)
     if fp_model is not None:

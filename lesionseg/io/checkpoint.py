@@ -27,6 +27,8 @@ MODEL_FILE = "model.pt"
 CONFIG_FILE = "config.yaml"
 METADATA_FILE = "metadata.json"
 CARD_FILE = "MODEL_CARD.md"
+#: Prefix of a cascade bundle's contrast-specific lesion stages: ``lesion-T1w/`` serves T1w images.
+CONTRAST_STAGE_PREFIX = "lesion-"
 #: How a model card records the checksum of its weights: a line ``SHA-256 (model.pt): <64 hex digits>``.
 CARD_CHECKSUM = re.compile(r"SHA-256 \(model\.pt\):\s*`?([0-9a-f]{64})`?")
 
@@ -131,15 +133,35 @@ def verify_model_folder(folder: str | Path) -> str:
     return actual
 
 
+def contrast_stages(bundle: Path) -> dict[str, Path]:
+    """A bundle's contrast-specific lesion stages: ``{"T1w": bundle / "lesion-T1w", ...}``."""
+    return {
+        folder.name.removeprefix(CONTRAST_STAGE_PREFIX): folder
+        for folder in sorted(bundle.glob(f"{CONTRAST_STAGE_PREFIX}*"))
+        if (folder / MODEL_FILE).is_file()
+    }
+
+
+def bundle_stages(folder: Path) -> tuple[str, ...]:
+    """A model folder's stages: ``(".",)`` for a single model, the stage folders' names for a bundle, () for neither."""
+    if (folder / MODEL_FILE).is_file():
+        return (".",)
+    stages = [name for name in ("cord", "lesion") if (folder / name / MODEL_FILE).is_file()]
+    if not stages:
+        return ()
+    stages += [path.name for path in contrast_stages(folder).values()]
+    return (*stages, *(["fp"] if (folder / "fp" / MODEL_FILE).is_file() else []))
+
+
 def verify_models(paths: list[str | Path]) -> dict[Path, str]:
-    """:func:`verify_model_folder` on each model folder, expanding cascade bundles (``cord/``, ``lesion/``, ``fp/``).
+    """:func:`verify_model_folder` on each model folder, expanding cascade bundles (:func:`bundle_stages`).
 
     Raises:
         ModelError: a path that is not a model folder, or weights that differ from their recorded checksum.
     """
     verified: dict[Path, str] = {}
     for path in map(Path, paths):
-        parts = [path / name for name in ("cord", "lesion", "fp") if (path / name / MODEL_FILE).is_file()]
+        parts = [path / name for name in bundle_stages(path) if name != "."]
         for folder in parts or [path]:
             if not folder.is_dir():
                 raise ModelError(f"{folder}: only a model folder (with {CARD_FILE} or {METADATA_FILE}) has a checksum")

@@ -1,7 +1,8 @@
 """Shipped models: the folders under ``models/`` (or ``$LESIONSEG_MODELS``), found by name.
 
 A shipped model is a model folder (``model.pt``, ``config.yaml``, ``metadata.json``, ``MODEL_CARD.md``) or a
-cascade bundle (``cord/`` and ``lesion/`` model folders, each with its card, and a card of the whole).
+cascade bundle (``cord/`` and ``lesion/`` model folders, optionally ``fp/`` and contrast-specific lesion models
+``lesion-<contrast>/``, each with its card, and a card of the whole).
 :data:`DEFAULT_MODEL` is what ``lesionseg infer`` uses when no model is given.
 """
 
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lesionseg.errors import ModelError
-from lesionseg.io.checkpoint import CARD_FILE, MODEL_FILE
+from lesionseg.io.checkpoint import CARD_FILE, MODEL_FILE, bundle_stages
 
 #: The cascade ``lesionseg infer`` uses without ``--model`` / ``--cascade``.
 DEFAULT_MODEL = "cascade-synth-v1"
@@ -44,12 +45,6 @@ class ShippedModel:
         return sum(p.stat().st_size for p in self.path.rglob(MODEL_FILE)) / 2**20
 
 
-def _stages(folder: Path) -> tuple[str, ...]:
-    if (folder / MODEL_FILE).is_file():
-        return (".",)
-    return tuple(name for name in ("cord", "lesion", "fp") if (folder / name / MODEL_FILE).is_file())
-
-
 def shipped_models(folder: Path | None = None) -> list[ShippedModel]:
     """Every model folder or bundle directly under ``folder`` (default :func:`models_dir`), by name."""
     folder = folder or models_dir()
@@ -57,7 +52,7 @@ def shipped_models(folder: Path | None = None) -> list[ShippedModel]:
         return []
     found = []
     for path in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        stages = _stages(path)
+        stages = bundle_stages(path)
         if stages:
             card = path / CARD_FILE
             found.append(ShippedModel(path.name, path, stages, card.read_text(encoding="utf-8") if card.is_file() else ""))
@@ -87,6 +82,6 @@ def default_model() -> Path:
         ModelError: it is not in :func:`models_dir` (give a model explicitly).
     """
     path = models_dir() / DEFAULT_MODEL
-    if not _stages(path):
+    if not bundle_stages(path):
         raise ModelError(f"{path}: the default model is not here; give --model MODEL or --cascade CORD LESION")
     return path

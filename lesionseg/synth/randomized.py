@@ -19,6 +19,7 @@ The result is on a RAS grid (orientation is irrelevant to training, which works 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,11 +80,13 @@ def random_spacing(rng: np.random.Generator) -> tuple[tuple[float, float, float]
     return (in_plane, in_plane, rng.uniform(2.5, 8.0)), kind
 
 
-def random_intensities(rng: np.random.Generator, p_known_contrast: float) -> tuple[np.ndarray, bool, str]:
+def random_intensities(
+    rng: np.random.Generator, p_known_contrast: float, contrasts: Sequence[str] = CONTRASTS
+) -> tuple[np.ndarray, bool, str]:
     """Intensity per tissue (indexed by :class:`Tissue`), whether the image is signed, and the contrast name
-    (``random`` when the intensities are random)."""
+    (``random`` when the intensities are random); a known contrast is one of ``contrasts``."""
     if rng.random() < p_known_contrast:
-        contrast = str(rng.choice(CONTRASTS))
+        contrast = str(rng.choice(list(contrasts)))
         table = tissue_lookup(contrast, rng, (rng.random(), rng.random()))
         table[Tissue.GREY_MATTER] = table[Tissue.CORD] * rng.uniform(0.85, 1.2)
         return table, SIGNED[contrast], contrast
@@ -156,6 +159,7 @@ def random_phantom(
     rng: np.random.Generator,
     *,
     p_known_contrast: float = 0.5,
+    contrasts: Sequence[str] = CONTRASTS,
     max_lesions: int = 6,
     p_no_lesion: float = 0.15,
     max_mimics: int = 3,
@@ -165,7 +169,7 @@ def random_phantom(
     anatomy = sample_anatomy(rng, fov, max_lesions=max_lesions, p_no_lesion=p_no_lesion, max_mimics=max_mimics)
     anatomy = vary_anatomy(rng, anatomy)
     spacing, kind = random_spacing(rng)
-    table, signed, contrast = random_intensities(rng, p_known_contrast)
+    table, signed, contrast = random_intensities(rng, p_known_contrast, contrasts)
     scan = acquisition.render(anatomy, table, spacing, tuple(rng.uniform(-15.0, 15.0, size=3)))
     seed = int(rng.integers(2**31 - 1))
     image = acquisition.add_bias_field(scan.image, float(rng.uniform(0.0, 0.6)), seed)

@@ -55,6 +55,18 @@ def test_lesions_stay_inside_the_dilated_cord(phantom_dataset: Path) -> None:
     assert result.lesion.mask.shape == image.data.shape
 
 
+def test_an_image_goes_to_the_lesion_model_of_its_contrast(phantom_dataset: Path) -> None:
+    from dataclasses import replace
+
+    image, cord = _phantom(phantom_dataset)
+    cascade = CascadePredictor(None, _constant_predictor(-10.0), lesion_by_contrast={"PSIR": _constant_predictor(10.0)})
+    psir = cascade.predict_loaded(replace(image, contrast="PSIR"), cord_mask=cord)
+    assert psir.lesion.mask.any() and psir.lesion_contrast == "PSIR"
+    for contrast in ("T2w", None):  # another contrast, or none known: the general model
+        other = cascade.predict_loaded(replace(image, contrast=contrast), cord_mask=cord)
+        assert not other.lesion.mask.any() and other.lesion_contrast == ""
+
+
 def test_without_restriction_the_crop_bounds_the_lesions(phantom_dataset: Path) -> None:
     image, cord = _phantom(phantom_dataset)
     config = load_config(CONFIGS / "tiny.yaml", ["cascade.restrict_to_cord=false"])
@@ -127,10 +139,24 @@ def test_cascade_outputs_are_on_native_grids(trained_tiny_cord_model: Path, trai
 def test_cascade_bundle_folder_and_cli(trained_tiny_cord_model: Path, trained_tiny_model: Path, phantom_dataset: Path, tmp_path: Path) -> None:
     import shutil
 
+    from lesionseg.errors import ModelError
+    from lesionseg.io.checkpoint import bundle_stages, verify_models
+
     bundle = tmp_path / "bundle"
     shutil.copytree(trained_tiny_cord_model, bundle / "cord")
     shutil.copytree(trained_tiny_model, bundle / "lesion")
     assert isinstance(load_pipeline(bundle, device="cpu"), CascadePredictor)
+    # a contrast-specific lesion stage is found, listed, verified and used for its contrast
+    shutil.copytree(trained_tiny_model, bundle / "lesion-T2w")  # the tiny model is a T2w model
+    assert bundle_stages(bundle) == ("cord", "lesion", "lesion-T2w")
+    assert len(verify_models([bundle])) == 3
+    pipeline = load_pipeline(bundle, device="cpu")
+    assert list(pipeline.lesion_by_contrast) == ["T2w"]
+    assert pipeline.lesion_for("T2w") is pipeline.lesion_by_contrast["T2w"] and pipeline.lesion_for("T1w") is pipeline.lesion
+    shutil.copytree(trained_tiny_model, bundle / "lesion-PSIR")  # a T2w model in the PSIR slot: refused
+    with pytest.raises(ModelError, match="lesion-PSIR: the PSIR lesion model was trained on T2w"):
+        load_pipeline(bundle, device="cpu")
+    shutil.rmtree(bundle / "lesion-PSIR")
     result = CliRunner().invoke(
         app, ["infer", str(phantom_dataset / "sub-001"), "--cascade", str(trained_tiny_cord_model), str(trained_tiny_model), "--out", str(tmp_path / "out")]
     )

@@ -56,6 +56,17 @@ def test_random_intensities_keep_the_cord_and_lesions_visible() -> None:
     assert len(signs) >= 2
 
 
+def test_known_contrasts_can_be_restricted_to_one() -> None:
+    rng = np.random.default_rng(1)
+    drawn = {random_intensities(rng, 1.0, ["PSIR"])[1:] for _ in range(20)}
+    assert drawn == {(True, "PSIR")}
+    phantom = random_phantom(np.random.default_rng([2, 0]), p_known_contrast=1.0, contrasts=["T1w"])
+    assert phantom.description["contrast"] == "T1w"
+    assert RandomizeConfig().contrasts == ["T2w", "T1w", "PSIR"]
+    with pytest.raises(ValueError, match="unknown contrast"):
+        RandomizeConfig(contrasts=["FLAIR"])
+
+
 def test_generated_subjects_are_prepared_and_seeded() -> None:
     config = load_config(CONFIGS / "tiny.yaml", ["data.target=cord"])
     prepare = preprocessing(config.preprocess)
