@@ -3,13 +3,17 @@
 1. Standard phantoms of the three contrasts (with lesion mimics) are written for validation (seed 100) and for
    the held-out test (seed 101); no training image is ever written: both models train on domain-randomised
    phantoms generated on the fly (configs/default_cord.yaml, configs/default_lesion.yaml, ``randomize``).
-2. The cord model trains, then the lesion model (validated inside the crops of the new cord model).
-3. Evaluation: cord Dice on every real scan in ../shared/data/real (when present); lesion Dice and lesion-wise
-   F1 per contrast on the held-out phantoms; lesion Dice on real scans with implanted lesions.
-4. The two model folders are copied to ``models/NAME/{cord,lesion}/`` with their model cards (metrics,
-   SHA-256 of the weights) and a top-level card.
+2. The cord model trains, then the general lesion model (validated inside the crops of the new cord model).
+3. One lesion stage per contrast (T2w, T1w, PSIR): the general lesion model fine-tuned on standard phantoms of
+   that contrast (seed 102, written once; configs/default_lesion_contrast.yaml). The cascade gives an image of
+   a known contrast (BIDS suffix or ``--contrast``) to its stage, any other image to the general one.
+4. Evaluation: cord Dice on every real scan in ../shared/data/real (when present); lesion Dice and lesion-wise
+   F1 per contrast on the held-out phantoms, with the contrast stages and with the general stage alone; lesion
+   Dice on real scans with implanted lesions.
+5. The model folders are copied to ``models/NAME/{cord,lesion,lesion-T2w,lesion-T1w,lesion-PSIR}/`` with their
+   model cards (metrics, SHA-256 of the weights) and a top-level card.
 
-Fixed seeds throughout; on 2 CPU cores the defaults take about 80 minutes::
+Fixed seeds throughout; on 2 CPU cores the defaults take about 30 minutes::
 
     python scripts/train_default_models.py --out runs/default-models [--name cascade-synth-v1]
     python scripts/train_default_models.py --evaluate models/cascade-synth-v1 --out runs/recheck   # re-measure
@@ -18,6 +22,7 @@ Fixed seeds throughout; on 2 CPU cores the defaults take about 80 minutes::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import statistics
@@ -31,8 +36,8 @@ from lesionseg.constants import CONTRASTS
 from lesionseg.evaluation.evaluate import evaluate_folder
 from lesionseg.evaluation.metrics import voxel_metrics
 from lesionseg.inference.batch import run_batch
-from lesionseg.inference.cascade import load_pipeline
-from lesionseg.io.checkpoint import CARD_FILE, sha256_file
+from lesionseg.inference.cascade import CascadePredictor, load_pipeline
+from lesionseg.io.checkpoint import CARD_FILE, CONTRAST_STAGE_PREFIX, sha256_file
 from lesionseg.io.nifti import load_image, load_label_for, save_image
 from lesionseg.synth.dataset import make_dataset
 from lesionseg.synth.implant import implant_lesions
@@ -42,44 +47,52 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 REAL = ROOT.parent / "shared" / "data" / "real"
 
-#: Real scans with manual cord masks: name -> (image, cord mask, factor of implanted lesions' intensity).
+#: Real scans with manual cord masks: name -> (image, cord mask, factor of implanted lesions' intensity, the
+#: contrast a user would declare with --contrast, None for a contrast without its own stage).
 REAL_SCANS = {
-    "T2w (sct errsm30 t2)": ("sct-errsm30/t2/t2.nii.gz", "sct-errsm30/t2/t2_seg-manual.nii.gz", 1.6),
-    "T1w (sct errsm30 t1)": ("sct-errsm30/t1/t1w.nii.gz", "sct-errsm30/t1/t1w_seg-manual.nii.gz", 0.75),
-    "T2*w axial 7.5 mm (sct errsm30 t2s)": ("sct-errsm30/t2s/t2s.nii.gz", "sct-errsm30/t2s/t2s_seg.nii.gz", 1.6),
-    "PAM50 T2 template": ("pam50-small/PAM50_small_t2.nii.gz", "pam50-small/PAM50_small_cord.nii.gz", 1.6),
+    "T2w (sct errsm30 t2)": ("sct-errsm30/t2/t2.nii.gz", "sct-errsm30/t2/t2_seg-manual.nii.gz", 1.6, "T2w"),
+    "T1w (sct errsm30 t1)": ("sct-errsm30/t1/t1w.nii.gz", "sct-errsm30/t1/t1w_seg-manual.nii.gz", 0.75, "T1w"),
+    "T2*w axial 7.5 mm (sct errsm30 t2s)": ("sct-errsm30/t2s/t2s.nii.gz", "sct-errsm30/t2s/t2s_seg.nii.gz", 1.6, None),
+    "PAM50 T2 template": ("pam50-small/PAM50_small_t2.nii.gz", "pam50-small/PAM50_small_cord.nii.gz", 1.6, "T2w"),
 }
+#: Seed of the standard phantoms the contrast stages are fine-tuned on (validation: 100, test: 101).
+FINETUNE_SEED = 102
 
 
-def real_cord_dice(bundle: Path, real: Path) -> dict[str, float]:
+def general_only(pipeline: CascadePredictor) -> CascadePredictor:
+    """The same cascade without its contrast-specific lesion stages (every image goes to ``lesion/``)."""
+    return CascadePredictor(pipeline.cord, pipeline.lesion, cascade=pipeline.cascade, fp_filter=pipeline.fp_filter)
+
+
+def real_cord_dice(pipeline: CascadePredictor, real: Path) -> dict[str, float]:
     """Cord Dice of the cascade's stage 1 on each real scan."""
-    pipeline = load_pipeline(bundle, device="cpu")
     scores = {}
-    for name, (image_path, cord_path, _) in REAL_SCANS.items():
+    for name, (image_path, cord_path, _, _) in REAL_SCANS.items():
         image = load_image(real / image_path)
         truth = load_label_for(image, real / cord_path).data
         scores[name] = voxel_metrics(pipeline.predict_cord(image).mask, truth, image.spacing_mm).dice
     return scores
 
 
-def implanted_lesion_dice(bundle: Path, real: Path, out: Path, seed: int = 7) -> dict[str, float]:
-    """Lesion Dice of the cascade on each real scan with 3 implanted lesions (real anatomy, contrast, noise)."""
-    pipeline = load_pipeline(bundle, device="cpu")
+def implanted_lesion_dice(pipeline: CascadePredictor, real: Path, out: Path, seed: int = 7) -> dict[str, float]:
+    """Lesion Dice of the cascade on each real scan with 3 implanted lesions (real anatomy, contrast, noise), the
+    scan's contrast declared as a user would (``--contrast``)."""
     scores = {}
-    for index, (name, (image_path, cord_path, factor)) in enumerate(REAL_SCANS.items()):
+    for index, (name, (image_path, cord_path, factor, contrast)) in enumerate(REAL_SCANS.items()):
         image = load_image(real / image_path)
         cord = load_label_for(image, real / cord_path).data
         implanted = implant_lesions(image.data, cord, image.spacing_mm, np.random.default_rng([seed, index]),
                                     intensity_factor=factor)
         path = save_image(implanted.image, image.affine, out / f"implanted-{index}.nii.gz", dtype=implanted.image.dtype.type)
-        result = pipeline.predict(path)
+        result = pipeline.predict_loaded(dataclasses.replace(load_image(path), contrast=contrast))
         scores[name] = voxel_metrics(result.lesion.mask, implanted.lesion, image.spacing_mm).dice
     return scores
 
 
-def phantom_metrics(bundle: Path, test: Path, out: Path) -> dict[str, dict[str, float]]:
-    """Lesion Dice, lesion-wise F1 and cord Dice per contrast of the held-out phantoms."""
-    records = run_batch(load_pipeline(bundle, device="cpu"), [test], out / "pred")
+def phantom_metrics(pipeline: CascadePredictor, test: Path, out: Path) -> dict[str, dict[str, float]]:
+    """Lesion Dice, lesion-wise F1 and cord Dice per contrast of the held-out phantoms (each file's contrast is
+    its BIDS suffix)."""
+    records = run_batch(pipeline, [test], out / "pred")
     failed = [r for r in records if r.status != "ok"]
     if failed:
         raise RuntimeError(f"{len(failed)} test phantoms failed: {failed[0]}")
@@ -99,23 +112,43 @@ def phantom_metrics(bundle: Path, test: Path, out: Path) -> dict[str, dict[str, 
     return metrics
 
 
-def card(name: str, role: str, folder: Path, results: dict, train_seconds: float | None) -> str:
-    """The model card of one stage."""
+def _stage_text(name: str, role: str, finetune_subjects: int) -> tuple[list[str], list[str], str]:
+    """What a stage is, what it was trained on, and its config file, for its card."""
+    randomized = [
+        "- Data: domain-randomised spinal-cord phantoms only (`lesionseg.synth.randomized`: random per-tissue",
+        "  intensities or the T2w / T1w / PSIR phantom contrasts, random resolution and slice thickness, bias field,",
+        "  noise, motion, ghosting, anatomy variation, lesion mimics); no real scan and no patient data.",
+    ]
+    if role == "cord":
+        return [f"Stage 1 (spinal cord) of the default lesionseg cascade `{name}`."], randomized, "default_cord.yaml"
+    if role == "lesion":
+        what = [f"Stage 2 (MS lesions inside a crop around the cord) of the default lesionseg cascade `{name}`, for",
+                "images of any contrast without a stage of their own (e.g. T2*w, or a file whose contrast is unknown)."]
+        return what, randomized, "default_lesion.yaml"
+    contrast = role.removeprefix(CONTRAST_STAGE_PREFIX)
+    what = [f"Stage 2 (MS lesions inside a crop around the cord) of the default lesionseg cascade `{name}`, for {contrast}",
+            f"images: the cascade picks it when the file's BIDS suffix is `_{contrast}` or `--contrast {contrast}` is given."]
+    data = [f"- Data: starts from `lesion/` (the domain-randomised general stage), fine-tuned on {finetune_subjects} standard",
+            f"  {contrast} phantoms (`lesionseg.synth.dataset`, seed {FINETUNE_SEED}, lesion mimics included; 20% of them",
+            "  validate) with TorchIO augmentation; no real scan and no patient data."]
+    return what, data, "default_lesion_contrast.yaml"
+
+
+def card(name: str, role: str, folder: Path, results: dict, train_seconds: float | None, finetune_subjects: int) -> str:
+    """The model card of one stage (``role``: ``cord``, ``lesion`` or ``lesion-<contrast>``)."""
     metadata = json.loads((folder / "metadata.json").read_text())
     size_mb = (folder / "model.pt").stat().st_size / 2**20
+    what, data, config_file = _stage_text(name, role, finetune_subjects)
     lines = [
         f"# {name} / {role}",
         "",
-        f"Stage {'1 (spinal cord)' if role == 'cord' else '2 (MS lesions inside a crop around the cord)'} of the "
-        f"default lesionseg cascade `{name}`.",
+        *what,
         "",
         "**Research use only. Not a medical device; not for diagnosis or treatment decisions.**",
         "",
         "## Training",
-        "- Data: domain-randomised spinal-cord phantoms only (`lesionseg.synth.randomized`: random per-tissue",
-        "  intensities or the T2w / T1w / PSIR phantom contrasts, random resolution and slice thickness, bias field,",
-        "  noise, motion, ghosting, anatomy variation, lesion mimics); no real scan and no patient data.",
-        f"- Config: `config.yaml` (from `configs/default_{role}.yaml`); steps: {metadata.get('steps')};"
+        *data,
+        f"- Config: `config.yaml` (from `configs/{config_file}`); steps: {metadata.get('steps')};"
         + (f" {train_seconds / 60:.0f} min on 2 CPU cores." if train_seconds else ""),
         f"- Input: any orientation (canonical RAS internally), resampled to {metadata.get('spacing_mm')} mm;"
         " one z-score normalisation for every contrast.",
@@ -138,25 +171,38 @@ def card(name: str, role: str, folder: Path, results: dict, train_seconds: float
 
 
 def results_lines(results: dict) -> list[str]:
-    lines = ["| real scan | cord Dice | lesion Dice, 3 implanted lesions |", "|---|---|---|"]
+    # a bundle without contrast stages: the general stage is the cascade
+    implanted = results.get("implanted_lesion_dice", {})
+    general_implanted = results.get("implanted_lesion_dice_general", implanted)
+    lines = ["| real scan | cord Dice | lesion Dice, 3 implanted lesions | same, general lesion stage only |",
+             "|---|---|---|---|"]
     for scan, value in results.get("real_cord_dice", {}).items():
-        lines.append(f"| {scan} | {value:.3f} | {results.get('implanted_lesion_dice', {}).get(scan, float('nan')):.3f} |")
+        lines.append(f"| {scan} | {value:.3f} | {implanted.get(scan, float('nan')):.3f} | "
+                     f"{general_implanted.get(scan, float('nan')):.3f} |")
     if not results.get("real_cord_dice"):
-        lines.append("| (../shared/data/real absent: not measured) | - | - |")
-    lines += ["", "| held-out phantoms | images | lesion Dice | lesion Dice (images with lesions) | lesion-wise F1 | cord Dice |",
-              "|---|---|---|---|---|---|"]
+        lines.append("| (../shared/data/real absent: not measured) | - | - | - |")
+    general = results.get("phantoms_general", results.get("phantoms", {}))
+    lines += ["", "| held-out phantoms | images | lesion Dice | lesion Dice (images with lesions) | lesion-wise F1 | cord Dice "
+              "| lesion Dice, general lesion stage only |", "|---|---|---|---|---|---|---|"]
     for contrast, m in results.get("phantoms", {}).items():
+        alone = general.get(contrast, {}).get("lesion_dice", float("nan"))
         lines.append(f"| {contrast} | {m['images']} | {m['lesion_dice']:.3f} | {m['lesion_dice_images_with_lesions']:.3f} | "
-                     f"{m['lesion_f1']:.3f} | {m['cord_dice']:.3f} |")
+                     f"{m['lesion_f1']:.3f} | {m['cord_dice']:.3f} | {alone:.3f} |")
     return lines
 
 
 def evaluate_bundle(bundle: Path, test: Path, out: Path) -> dict:
-    results: dict = {"phantoms": phantom_metrics(bundle, test, out / "phantoms")}
+    """Every figure of the cards: with the bundle's contrast stages, and with its general lesion stage alone."""
+    pipeline = load_pipeline(bundle, device="cpu")
+    results: dict = {"phantoms": phantom_metrics(pipeline, test, out / "phantoms")}
+    if pipeline.lesion_by_contrast:
+        results["phantoms_general"] = phantom_metrics(general_only(pipeline), test, out / "phantoms-general")
     if REAL.is_dir():
         (out / "implanted").mkdir(parents=True, exist_ok=True)
-        results["real_cord_dice"] = real_cord_dice(bundle, REAL)
-        results["implanted_lesion_dice"] = implanted_lesion_dice(bundle, REAL, out / "implanted")
+        results["real_cord_dice"] = real_cord_dice(pipeline, REAL)
+        results["implanted_lesion_dice"] = implanted_lesion_dice(pipeline, REAL, out / "implanted")
+        if pipeline.lesion_by_contrast:
+            results["implanted_lesion_dice_general"] = implanted_lesion_dice(general_only(pipeline), REAL, out / "implanted")
     return results
 
 
@@ -167,6 +213,9 @@ def main() -> None:
     parser.add_argument("--models", type=Path, default=ROOT / "models", help="where the bundle is written")
     parser.add_argument("--cord-steps", type=int, default=None, help="default: configs/default_cord.yaml")
     parser.add_argument("--lesion-steps", type=int, default=None, help="default: configs/default_lesion.yaml")
+    parser.add_argument("--contrast-steps", type=int, default=None, help="default: configs/default_lesion_contrast.yaml")
+    parser.add_argument("--contrasts", nargs="*", default=list(CONTRASTS), help="contrasts given a lesion stage of their own")
+    parser.add_argument("--finetune-subjects", type=int, default=20, help="standard phantoms the contrast stages learn from")
     parser.add_argument("--test-subjects", type=int, default=8)
     parser.add_argument("--evaluate", type=Path, default=None, help="only evaluate this bundle (no training)")
     args = parser.parse_args()
@@ -184,17 +233,30 @@ def main() -> None:
     val = out / "val"
     if not (val / "participants.tsv").is_file():
         make_dataset(val, SynthConfig(subjects=3, seed=100, contrasts=list(CONTRASTS), max_mimics=3))
+    finetune = out / "finetune"
+    if args.contrasts and not (finetune / "participants.tsv").is_file():
+        make_dataset(finetune, SynthConfig(subjects=args.finetune_subjects, seed=FINETUNE_SEED, contrasts=list(CONTRASTS),
+                                           max_mimics=3))
     started = time.perf_counter()
     cord_overrides = [f"train.steps={args.cord_steps}"] if args.cord_steps else []
     cord = train(load_config(CONFIGS / "default_cord.yaml", cord_overrides), data_root=val, run_dir=out / "cord")
     lesion_overrides = [f"cascade.cord_model={cord.model_dir}"]
     lesion_overrides += [f"train.steps={args.lesion_steps}"] if args.lesion_steps else []
     lesion = train(load_config(CONFIGS / "default_lesion.yaml", lesion_overrides), data_root=val, run_dir=out / "lesion")
-    seconds = {"cord": cord.seconds, "lesion": lesion.seconds, "total": time.perf_counter() - started}
+    stages = {"cord": cord, "lesion": lesion}
+    for contrast in args.contrasts:
+        overrides = [f"data.contrasts=[{contrast}]", f"transfer.init_from={lesion.model_dir}",
+                     f"cascade.cord_model={cord.model_dir}"]
+        overrides += [f"train.steps={args.contrast_steps}"] if args.contrast_steps else []
+        role = f"{CONTRAST_STAGE_PREFIX}{contrast}"
+        stages[role] = train(load_config(CONFIGS / "default_lesion_contrast.yaml", overrides), data_root=finetune,
+                             run_dir=out / role)
+    seconds = {role: result.seconds for role, result in stages.items()}
+    seconds["total"] = time.perf_counter() - started
 
     bundle = out / "bundle"
-    for role, result in (("cord", cord), ("lesion", lesion)):
-        shutil.rmtree(bundle / role, ignore_errors=True)
+    shutil.rmtree(bundle, ignore_errors=True)
+    for role, result in stages.items():
         shutil.copytree(result.model_dir, bundle / role)
     results = evaluate_bundle(bundle, test, out / "eval")
     results["train_seconds"] = seconds
@@ -203,13 +265,20 @@ def main() -> None:
     target = args.models / args.name
     staging = args.models / f".{args.name}.tmp"
     shutil.rmtree(staging, ignore_errors=True)
-    for role in ("cord", "lesion"):
+    for role in stages:
         shutil.copytree(bundle / role, staging / role)
-        (staging / role / CARD_FILE).write_text(card(args.name, role, staging / role, results, seconds[role]))
+        (staging / role / CARD_FILE).write_text(card(args.name, role, staging / role, results, seconds[role],
+                                                     args.finetune_subjects))
+    contrast_note = (
+        f" `lesion-<contrast>/` ({', '.join(args.contrasts)}) are `lesion/` fine-tuned on standard phantoms of one"
+        " contrast; the cascade gives an image of that contrast (BIDS suffix or `--contrast`) to its stage."
+        if args.contrasts else ""
+    )
     (staging / CARD_FILE).write_text("\n".join([
         f"# {args.name}: the default lesionseg cascade", "",
         "`lesionseg infer SCAN` uses it when no model is given. `cord/` segments the spinal cord, `lesion/` the MS",
-        "lesions inside a crop around it. Trained on domain-randomised phantoms only; see each stage's card.", "",
+        "lesions inside a crop around it. Trained on phantoms only (domain-randomised for `cord/` and `lesion/`);"
+        f" see each stage's card.{contrast_note}", "",
         "**Research use only. Not a medical device; not for diagnosis or treatment decisions.**", "",
         f"Trained by `python scripts/train_default_models.py --out {out} --name {args.name}` in "
         f"{seconds['total'] / 60:.0f} min on 2 CPU cores.", "",

@@ -1,0 +1,42 @@
+"""scripts/train_default_models.py end to end with a few steps per stage (a smoke run): the bundle it writes has
+a general and a contrast-specific lesion stage, cards whose checksums match, and the figures of both."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from lesionseg.inference.cascade import load_pipeline
+from lesionseg.io.checkpoint import CARD_FILE, bundle_stages, verify_models
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "train_default_models.py"
+
+
+def test_a_short_run_writes_a_carded_bundle_with_a_contrast_stage(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [sys.executable, str(SCRIPT), "--out", str(tmp_path / "run"), "--models", str(tmp_path / "models"),
+         "--name", "smoke", "--cord-steps", "2", "--lesion-steps", "2", "--contrast-steps", "2", "--contrasts", "T1w",
+         "--test-subjects", "1", "--finetune-subjects", "3"],
+        capture_output=True, encoding="utf-8", errors="replace", timeout=900,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    bundle = tmp_path / "models" / "smoke"
+    assert bundle_stages(bundle) == ("cord", "lesion", "lesion-T1w")
+    assert len(verify_models([bundle])) == 3  # every card's SHA-256 is its weights'
+    assert not list((tmp_path / "models").glob(".*"))  # the staging folder was renamed into place
+
+    metadata = json.loads((bundle / "lesion-T1w" / "metadata.json").read_text())
+    assert metadata["contrasts"] == ["T1w"] and not metadata["contrast_agnostic"]
+    assert metadata["transfer"]["source_contrasts"] == ["T2w", "T1w", "PSIR"]  # fine-tuned from the general stage
+    card = (bundle / "lesion-T1w" / CARD_FILE).read_text()
+    assert "for T1w" in card and "--contrast T1w" in card and "default_lesion_contrast.yaml" in card
+    assert "lesion-<contrast>/ (T1w)" in (bundle / CARD_FILE).read_text().replace("`", "")
+
+    results = json.loads((bundle / "results.json").read_text())
+    for key in ("phantoms", "phantoms_general"):
+        assert set(results[key]) == {"T2w", "T1w", "PSIR"}
+        assert all(0.0 <= m["lesion_dice"] <= 1.0 for m in results[key].values())
+    assert set(results["train_seconds"]) == {"cord", "lesion", "lesion-T1w", "total"}
+    assert list(load_pipeline(bundle, device="cpu").lesion_by_contrast) == ["T1w"]
