@@ -37,6 +37,7 @@ from lesionseg.inference.cascade import CascadePrediction, CascadePredictor
 from lesionseg.inference.lesions import LesionTable, lesion_table
 from lesionseg.inference.predictor import Prediction, Predictor
 from lesionseg.io.atomic import atomic_write_text, remove_stale_temporaries
+from lesionseg.io.checkpoint import CONTRAST_STAGE_PREFIX
 from lesionseg.io.dicom import DicomSeries, find_series, is_dicom_folder, load_series, select_series, write_dicom_seg
 from lesionseg.io.nifti import MAX_VOXELS, LoadedImage, is_nifti, load_image, strip_nifti_extension
 from lesionseg.io.validate import check_same_grid
@@ -80,6 +81,8 @@ class InferenceRecord:
     error: str
     cord_output: str = ""
     warning: str = ""
+    #: which lesion model of a cascade ran: ``lesion`` (the general one) or ``lesion-<contrast>``; "" without cascade
+    lesion_stage: str = ""
 
 
 @dataclass(frozen=True)
@@ -327,9 +330,11 @@ def _predict_one(
     warning = contrast_warning(predictor, image.contrast)
     if warning:
         logger.warning("%s: %s", item.label, warning)
+    lesion_stage = ""
     if isinstance(result, CascadePrediction):
         cord, prediction = result.cord, result.lesion
         warning = "; ".join(filter(None, [warning, result.warning]))
+        lesion_stage = f"{CONTRAST_STAGE_PREFIX}{result.lesion_contrast}" if result.lesion_contrast else "lesion"
     else:
         prediction = result
     destination = prediction.save(output_path(out_dir, item))
@@ -369,6 +374,7 @@ def _predict_one(
         error="",
         cord_output=cord_output,
         warning=warning,
+        lesion_stage=lesion_stage,
     )
     if on_result is not None:
         on_result(item, image, prediction, cord, table, record)

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from lesionseg.cli.main import app
 from lesionseg.config import load_config
-from lesionseg.inference.batch import run_batch
+from lesionseg.inference.batch import BatchOptions, run_batch
 from lesionseg.inference.cascade import CascadePredictor, load_pipeline
 from lesionseg.inference.fp_reduction import FalsePositiveFilter
 from lesionseg.inference.predictor import Prediction, Predictor
@@ -153,6 +153,12 @@ def test_cascade_bundle_folder_and_cli(trained_tiny_cord_model: Path, trained_ti
     pipeline = load_pipeline(bundle, device="cpu")
     assert list(pipeline.lesion_by_contrast) == ["T2w"]
     assert pipeline.lesion_for("T2w") is pipeline.lesion_by_contrast["T2w"] and pipeline.lesion_for("T1w") is pipeline.lesion
+    records = run_batch(pipeline, [phantom_dataset / "sub-001"], tmp_path / "staged")  # contrast: the BIDS suffix
+    stages = {Path(r.input).name.split("_")[-1].split(".")[0]: r.lesion_stage for r in records}
+    assert stages == {"T2w": "lesion-T2w", "T1w": "lesion", "PSIR": "lesion"}
+    records = run_batch(pipeline, [phantom_dataset / "sub-001"], tmp_path / "as-psir", options=BatchOptions(contrast="PSIR"))
+    assert {r.lesion_stage for r in records} == {"lesion"}
+    assert all("trained on T2w, this is PSIR" in r.warning for r in records)
     shutil.copytree(trained_tiny_model, bundle / "lesion-PSIR")  # a T2w model in the PSIR slot: refused
     with pytest.raises(ModelError, match="lesion-PSIR: the PSIR lesion model was trained on T2w"):
         load_pipeline(bundle, device="cpu")
