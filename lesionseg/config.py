@@ -11,10 +11,10 @@ Override values are parsed as YAML scalars/lists, so ``1e-3``, ``true``, ``[64, 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lesionseg.constants import CONTRASTS, CORD_SUFFIX, LESION_SUFFIX
 from lesionseg.errors import ConfigError
@@ -185,6 +185,17 @@ class FPReductionConfig(_Section):
     accept_threshold: float = Field(0.5, gt=0, lt=1)
 
 
+def _known_contrasts(value: list[str]) -> list[str]:
+    unknown = [c for c in value if c not in CONTRASTS]
+    if unknown:
+        raise ValueError(f"unknown contrast(s) {unknown}; known: {list(CONTRASTS)}")
+    return value
+
+
+#: Contrasts the phantom generator renders (:data:`~lesionseg.constants.CONTRASTS`).
+PhantomContrasts = Annotated[list[str], AfterValidator(_known_contrasts)]
+
+
 class AcquisitionConfig(_Section):
     """How one contrast of a phantom is acquired."""
 
@@ -212,7 +223,7 @@ class SynthConfig(_Section):
     """The phantom generator (see :mod:`lesionseg.synth`)."""
 
     subjects: int = Field(8, ge=1)
-    contrasts: list[str] = Field(default_factory=lambda: ["T2w"], min_length=1)
+    contrasts: PhantomContrasts = Field(default_factory=lambda: ["T2w"], min_length=1)
     seed: int = 0
     fov_mm: tuple[float, float, float] = (40.0, 56.0, 96.0)
     max_lesions: int = Field(6, ge=0)
@@ -221,14 +232,6 @@ class SynthConfig(_Section):
     max_mimics: int = Field(0, ge=0)
     random_orientation: bool = True
     acquisition: dict[str, AcquisitionConfig] = Field(default_factory=_default_acquisitions)
-
-    @field_validator("contrasts")
-    @classmethod
-    def _known_contrasts(cls, value: list[str]) -> list[str]:
-        unknown = [c for c in value if c not in CONTRASTS]
-        if unknown:
-            raise ValueError(f"unknown contrast(s) {unknown}; known: {list(CONTRASTS)}")
-        return value
 
     @model_validator(mode="after")
     def _acquisition_for_each_contrast(self) -> SynthConfig:
@@ -268,18 +271,10 @@ class RandomizeConfig(_Section):
     p_known_contrast: float = Field(0.5, ge=0, le=1)
     #: the known contrasts drawn (uniformly); one contrast with ``p_known_contrast: 1`` trains a model of that
     #: contrast on phantoms still randomised in resolution, artefacts and anatomy
-    contrasts: list[str] = Field(default_factory=lambda: list(CONTRASTS), min_length=1)
+    contrasts: PhantomContrasts = Field(default_factory=lambda: list(CONTRASTS), min_length=1)
     max_lesions: int = Field(6, ge=0)
     p_no_lesion: float = Field(0.15, ge=0, le=1)
     max_mimics: int = Field(3, ge=0)
-
-    @field_validator("contrasts")
-    @classmethod
-    def _known_contrasts(cls, value: list[str]) -> list[str]:
-        unknown = [c for c in value if c not in CONTRASTS]
-        if unknown:
-            raise ValueError(f"unknown contrast(s) {unknown}; known: {list(CONTRASTS)}")
-        return value
 
 
 class Config(_Section):
