@@ -64,7 +64,8 @@ def write_image_report(
         f"<h1>Spinal-cord lesion segmentation: {html.escape(item.stem)}</h1>",
         "<table>",
         f"<tr><th class='l'>input</th><td class='l'>{html.escape(item.label)}</td></tr>",
-        f"<tr><th class='l'>model</th><td class='l'>{html.escape(model_name)} (lesionseg {html.escape(model_version)})</td></tr>",
+        f"<tr><th class='l'>model</th><td class='l'>{html.escape(model_name)} (lesionseg {html.escape(model_version)})"
+        + (f"; lesion model {html.escape(record.lesion_stage)}" if record.lesion_stage else "") + "</td></tr>",
         f"<tr><th class='l'>date</th><td class='l'>{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC</td></tr>",
         f"<tr><th class='l'>image grid</th><td class='l'>{' x '.join(map(str, image.geometry.shape))} voxels, "
         f"{' x '.join(f'{s:.2f}' for s in image.geometry.spacing_mm)} mm, {''.join(image.geometry.axcodes)}</td></tr>",

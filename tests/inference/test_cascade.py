@@ -159,6 +159,11 @@ def test_cascade_bundle_folder_and_cli(trained_tiny_cord_model: Path, trained_ti
     records = run_batch(pipeline, [phantom_dataset / "sub-001"], tmp_path / "as-psir", options=BatchOptions(contrast="PSIR"))
     assert {r.lesion_stage for r in records} == {"lesion"}
     assert all("trained on T2w, this is PSIR" in r.warning for r in records)
+    report_out = tmp_path / "report"
+    t2w = phantom_dataset / "sub-001" / "anat" / "sub-001_T2w.nii.gz"
+    shown = CliRunner().invoke(app, ["infer", str(t2w), "--model", str(bundle), "--out", str(report_out), "--device", "cpu"])
+    assert shown.exit_code == 0, shown.output
+    assert "lesion model lesion-T2w" in (report_out / "sub-001_T2w_report.html").read_text()  # the report says which ran
     shutil.copytree(trained_tiny_model, bundle / "lesion-PSIR")  # a T2w model in the PSIR slot: refused
     with pytest.raises(ModelError, match="lesion-PSIR: the PSIR lesion model was trained on T2w"):
         load_pipeline(bundle, device="cpu")
