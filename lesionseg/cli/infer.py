@@ -52,8 +52,9 @@ def infer(
         Literal["fp32", "bf16"] | None, typer.Option(help="CPU arithmetic: bf16 autocast (default: the model's).")
     ] = None,
     contrast: Annotated[
-        str | None, typer.Option(help="Contrast of the inputs (T2w, T1w, PSIR, ...); default: each file's BIDS suffix. A cascade with a lesion "
-                               "model of that contrast (lesion-<contrast>/) uses it.")
+        str | None,
+        typer.Option(help="Contrast of the inputs (T2w, T1w, PSIR, ...); default: each file's BIDS suffix. A cascade "
+                          "with a lesion model of that contrast (lesion-<contrast>/) uses it."),
     ] = None,
     shard: Annotated[
         str | None,

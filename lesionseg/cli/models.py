@@ -24,7 +24,8 @@ def models(
         console = Console()
         if name is not None:
             folder = resolve_model(name)
-            cards = [folder / CARD_FILE, *(folder / stage / CARD_FILE for stage in bundle_stages(folder) if stage != ".")]
+            stages = [stage for stage in bundle_stages(folder) if stage != "."]
+            cards = [folder / CARD_FILE, *(folder / stage / CARD_FILE for stage in stages)]
             for card in filter(lambda path: path.is_file(), cards):
                 console.print(Markdown(card.read_text(encoding="utf-8")))
             return

@@ -121,7 +121,8 @@ class CascadePredictor:
         for contrast, path in (lesion_by_contrast or {}).items():
             trained = by_contrast[contrast].metadata.get("contrasts") or []
             if contrast not in trained:
-                raise ModelError(f"{path}: the {contrast} lesion model was trained on {'/'.join(trained) or 'unknown contrasts'}")
+                trained_on = "/".join(trained) or "unknown contrasts"
+                raise ModelError(f"{path}: the {contrast} lesion model was trained on {trained_on}")
         fp_filter = FalsePositiveFilter(Predictor.from_model(fp_model, device=device, engine=engine)) if fp_model else None
         return cls(cord, lesion, fp_filter=fp_filter, lesion_by_contrast=by_contrast)
 
