@@ -108,17 +108,15 @@ class CascadePredictor:
         cord = Predictor.from_model(cord_model, device=device, engine=engine)
         lesion = Predictor.from_model(lesion_model, device=device, tta=tta, engine=engine)
         first_lesion = lesion_model[0] if isinstance(lesion_model, list) else lesion_model
-        by_contrast = {
-            contrast: Predictor.from_model(path, device=device, tta=tta, engine=engine)
-            for contrast, path in (lesion_by_contrast or {}).items()
-        }
+        paths = dict(lesion_by_contrast or {})
+        by_contrast = {c: Predictor.from_model(p, device=device, tta=tta, engine=engine) for c, p in paths.items()}
         checks = [("cord", cord, cord_model), ("lesion", lesion, first_lesion)]
-        checks += [("lesion", by_contrast[c], path) for c, path in (lesion_by_contrast or {}).items()]
+        checks += [("lesion", by_contrast[contrast], path) for contrast, path in paths.items()]
         for role, predictor, path in checks:
             target = predictor.config.data.target
             if target != role:
                 raise ModelError(f"{path}: a {target} model given as the cascade's {role} model (order: CORD LESION)")
-        for contrast, path in (lesion_by_contrast or {}).items():
+        for contrast, path in paths.items():
             trained = by_contrast[contrast].metadata.get("contrasts") or []
             if contrast not in trained:
                 trained_on = "/".join(trained) or "unknown contrasts"
