@@ -464,8 +464,10 @@ def _train(
         total, count = (float(value) for value in reduce_sum(sums.sum(0).to(device), context).cpu())
         metadata["label_contrast"] = round(total / count, 4) if count else None
         if transfer and config.transfer.polarity != "keep":
+            source = {"label_contrast": transfer.get("source_label_contrast"),
+                      "contrast_agnostic": transfer.get("source_contrast_agnostic")}
             transfer["polarity"] = align_polarity(
-                core, config.transfer, metadata["label_contrast"], peeked[0][IMAGE_KEY][tio.DATA].to(device)
+                core, config.transfer, source, metadata["label_contrast"], peeked[0][IMAGE_KEY][tio.DATA].to(device)
             )
         batches = itertools.chain(peeked, batches)  # the peeked batches still train, in their order
     else:

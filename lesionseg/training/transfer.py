@@ -182,39 +182,36 @@ def label_contrast(images: torch.Tensor, labels: torch.Tensor, shell: int = 1) -
     return total, count
 
 
-def align_polarity(network: torch.nn.Module, config: TransferConfig, target_contrast: float | None,
-                   example: torch.Tensor) -> dict[str, Any]:
+def align_polarity(network: torch.nn.Module, config: TransferConfig, source: dict[str, Any],
+                   target_contrast: float | None, example: torch.Tensor) -> dict[str, Any]:
     """Make the loaded ``network`` read target images with the polarity its source model was trained on.
 
     ``transfer.polarity`` ``invert`` negates the input convolutions; ``auto`` does so when the labels stand out
-    with opposite signs in the source's training data (``label_contrast`` in its metadata) and in the target's
-    (``target_contrast``, from the first training batches), unless the source is contrast-agnostic (trained on
-    domain-randomised phantoms of both polarities): MS lesions are bright on T2w (like the CSF) and dark
-    on T1w and PSIR (like the CSF there); inverted, they look as the source learned them. ``example``: an input
-    batch (to find the convolutions that read it).
+    with opposite signs in the source's training data (``source["label_contrast"]``, from the source model's
+    metadata) and in the target's (``target_contrast``, from the first training batches), unless the source is
+    contrast-agnostic (``source["contrast_agnostic"]``: trained on domain-randomised phantoms of both polarities):
+    MS lesions are bright on T2w (like the CSF) and dark on T1w and PSIR (like the CSF there); inverted, they look
+    as the source learned them. ``example``: an input batch (to find the convolutions that read it).
 
     Returns:
         What to record in the model's metadata: the choice, the two label contrasts, the convolutions negated.
     """
-    from lesionseg.io.checkpoint import load_model
-
     record: dict[str, Any] = {"polarity": config.polarity}
     choice = config.polarity
     if config.polarity == "auto":
-        metadata = load_model(config.init_from).metadata  # type: ignore[arg-type]
-        source = metadata.get("label_contrast")
-        record["label_contrast"] = {"source": source, "target": target_contrast}
-        if metadata.get("contrast_agnostic"):
+        source_contrast = source.get("label_contrast")
+        record["label_contrast"] = {"source": source_contrast, "target": target_contrast}
+        if source.get("contrast_agnostic"):
             logger.info("input polarity kept: the source model was trained on images of any contrast")
             choice = "keep"
-        elif source is None or target_contrast is None:
+        elif source_contrast is None or target_contrast is None:
             logger.warning("input polarity kept: the label contrast of the %s is unknown (set transfer.polarity)",
-                           "source model" if source is None else "target's first batches")
+                           "source model" if source_contrast is None else "target's first batches")
             choice = "keep"
         else:
-            choice = "invert" if source * target_contrast < 0 else "keep"
+            choice = "invert" if source_contrast * target_contrast < 0 else "keep"
             logger.info("input polarity: labels stand out by %+.2f SD in the source's data, %+.2f in the target's: %s",
-                        source, target_contrast, choice)
+                        source_contrast, target_contrast, choice)
     record["chosen"] = choice
     if choice == "invert":
         record["inverted"] = invert_input(network, example)
@@ -285,6 +282,9 @@ def prepare_transfer(
         "init_from": str(config.init_from),
         "source_contrasts": source.metadata.get("contrasts"),
         "source_target": source.metadata.get("target"),
+        # what align_polarity compares with the target's first batches
+        "source_label_contrast": source.metadata.get("label_contrast"),
+        "source_contrast_agnostic": bool(source.metadata.get("contrast_agnostic")),
         "mode": config.mode,
         "reinit_head": config.reinit_head,
         "rescale": config.rescale,

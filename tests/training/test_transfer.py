@@ -159,15 +159,17 @@ def test_label_contrast_is_the_sign_of_the_label_against_its_surroundings() -> N
 def test_polarity_keep_and_unknown_source_leave_the_weights(trained_tiny_model: Path) -> None:
     from lesionseg.training.transfer import align_polarity
 
-    network = build_network(load_model(trained_tiny_model).config.model)
+    source = load_model(trained_tiny_model)
+    network = build_network(source.config.model)
     before = {name: tensor.clone() for name, tensor in network.state_dict().items()}
     image = torch.randn(1, 1, 16, 16, 32)
-    same_sign = align_polarity(network, TransferConfig(init_from=trained_tiny_model), 0.8, image)
-    unknown = align_polarity(network, TransferConfig(init_from=trained_tiny_model), None, image)
-    kept = align_polarity(network, TransferConfig(init_from=trained_tiny_model, polarity="keep"), -0.8, image)
+    config = TransferConfig(init_from=trained_tiny_model)
+    same_sign = align_polarity(network, config, source.metadata, 0.8, image)
+    unknown = align_polarity(network, config, source.metadata, None, image)
+    kept = align_polarity(network, TransferConfig(init_from=trained_tiny_model, polarity="keep"), source.metadata, -0.8, image)
     assert same_sign["chosen"] == unknown["chosen"] == kept["chosen"] == "keep"
     assert all(torch.equal(before[name], tensor) for name, tensor in network.state_dict().items())
-    opposite = align_polarity(network, TransferConfig(init_from=trained_tiny_model), -0.8, image)
+    opposite = align_polarity(network, config, source.metadata, -0.8, image)
     assert opposite["chosen"] == "invert" and torch.equal(network.state_dict()["model.0.conv.weight"],
                                                           -before["model.0.conv.weight"])
 
