@@ -11,9 +11,10 @@ TensorBoard. A single process (no ``WORLD_SIZE``) runs exactly as before.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.distributed as dist
@@ -27,6 +28,9 @@ class DistributedContext:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    #: The rendezvous key-value store the process group was built on (``None`` when not distributed, or when
+    #: the group was created elsewhere): :func:`shutdown` synchronises on it.
+    store: dist.Store | None = field(default=None, repr=False, compare=False)
 
     @property
     def enabled(self) -> bool:
@@ -54,15 +58,27 @@ def init_distributed(use_cuda: bool) -> DistributedContext:
     if context.enabled and not dist.is_initialized():
         if use_cuda:
             torch.cuda.set_device(context.local_rank)
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+        backend = "nccl" if use_cuda else "gloo"
+        # the rendezvous init_process_group would run itself, kept so that shutdown can use its store
+        store, rank, world_size = next(dist.rendezvous("env://", context.rank, context.world_size))
+        dist.init_process_group(backend=backend, store=store, rank=rank, world_size=world_size)
+        context = dataclasses.replace(context, store=store)
     return context
 
 
 def shutdown(context: DistributedContext, *, wait: bool = True) -> None:
-    """Leave the process group; with ``wait``, once every rank has arrived (so rank 0 has written its files)."""
+    """Leave the process group; with ``wait``, once every rank has arrived (so rank 0 has written its files).
+
+    A rank that tears gloo down straight after a collective can close its connections while a peer is still
+    finishing that collective, and the peer aborts (pytorch/gloo#155): after the barrier, the ranks also meet on
+    the rendezvous store, so that nothing is in flight on the process group when it is destroyed."""
     if context.enabled and dist.is_initialized():
         if wait:
             dist.barrier()
+            if context.store is not None:
+                arrived = [f"lesionseg/shutdown/{rank}" for rank in range(context.world_size)]
+                context.store.set(arrived[context.rank], "1")
+                context.store.wait(arrived)
         dist.destroy_process_group()
 
 

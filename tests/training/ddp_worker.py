@@ -36,6 +36,7 @@ def main(out: Path) -> None:
     torch.set_num_threads(1)
     config = load_config(CONFIG)
     context = init_distributed(use_cuda=False)
+    assert context.store is not None, "shutdown needs the rendezvous store to synchronise the ranks"
     torch.manual_seed(0)
     network = wrap(build_network(config.model), context, torch.device("cpu"))
     loss_function, optimizer = build_loss(config.train), build_optimizer(network, config.train)
