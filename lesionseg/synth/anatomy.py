@@ -8,6 +8,10 @@ arches behind it, soft tissue around all of that, air outside the neck.
 
 Lesions are ellipsoids in the cord's local frame, elongated along the cord, clipped to the cord.
 
+The domain-randomised phantoms add what makes the cord's extent ambiguous on real scans: a conus that tapers
+to its tip inside the field of view, and nerve roots crossing the CSF (rootlets leaving the cord towards the
+foramina, the cauda equina below the conus), nerve tissue that is never part of the cord mask.
+
 Optional lesion mimics (not lesions, never in the lesion mask) give a detector something to be wrong about:
 faint small foci inside the cord (grey-matter / central-canal partial volume, as on real scans) and
 lesion-bright foci in the soft tissue around the canal (vessels, nodes, fat).
@@ -35,6 +39,7 @@ class Tissue(IntEnum):
     CORD_MIMIC = 7
     TISSUE_MIMIC = 8
     GREY_MATTER = 9
+    NERVE_ROOT = 10
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,16 @@ class Mimic:
 
 
 @dataclass(frozen=True)
+class NerveRoot:
+    """A nerve root: a tube of ``radius_mm`` from ``start_mm`` to ``end_mm`` (points ``(u, v, z)`` in the cord's
+    local frame, as :class:`Lesion`), painted only where it crosses CSF."""
+
+    start_mm: tuple[float, float, float]
+    end_mm: tuple[float, float, float]
+    radius_mm: float
+
+
+@dataclass(frozen=True)
 class Anatomy:
     """One subject's anatomy; every contrast of the subject is rendered from it."""
 
@@ -84,6 +99,9 @@ class Anatomy:
     grey_matter: bool = False
     #: Height (mm) below which the canal holds CSF only: the cord ends (conus) inside the field of view.
     cord_start_mm: float = -np.inf
+    #: Length (mm) over which the cord narrows to its tip above ``cord_start_mm`` (0: a blunt end).
+    conus_taper_mm: float = 0.0
+    nerve_roots: tuple[NerveRoot, ...] = ()
 
     def centerline(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Centerline ``(xc, yc)`` in mm at heights ``z`` (mm)."""
@@ -132,8 +150,18 @@ class Anatomy:
         spinous = (np.abs(u) <= 2.0) & (v < arch_center) & (v > arch_center - 14.0)
         paint((arch | spinous) & in_vertebra, Tissue.BONE)
         paint(canal, Tissue.CSF)
+        if self.nerve_roots:  # tested on the canal's points only: a few percent of the field of view
+            canal_points = np.nonzero(tissue == Tissue.CSF)
+            pu, pv, pz = (np.broadcast_to(c, shape)[canal_points] for c in (u, v, z))
+            on_root = np.zeros(pu.shape, dtype=bool)
+            for root in self.nerve_roots:
+                on_root |= _tube(pu, pv, pz, root)
+            tissue[tuple(index[on_root] for index in canal_points)] = Tissue.NERVE_ROOT
 
-        cord = ((u / a) ** 2 + (v / b) ** 2 <= 1.0) & (z >= self.cord_start_mm)
+        reach = 1.0  # the cord's cross-section, as a fraction of its semi-axes, narrowing along the conus
+        if self.conus_taper_mm > 0:
+            reach = np.sqrt(np.clip((z - self.cord_start_mm) / self.conus_taper_mm, 0.0, 1.0))
+        cord = ((u / a) ** 2 + (v / b) ** 2 <= reach**2) & (z >= self.cord_start_mm)
         paint(cord, Tissue.CORD)
         if self.grey_matter:
             paint(cord & _butterfly(u / a, v / b), Tissue.GREY_MATTER)
@@ -155,6 +183,16 @@ def _butterfly(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     dorsal = ((np.abs(p) - 0.3) / 0.11) ** 2 + ((q + 0.42) / 0.42) ** 2 <= 1.0
     commissure = (np.abs(q) <= 0.12) & (np.abs(p) <= 0.42)
     return ventral | dorsal | commissure
+
+
+def _tube(u: np.ndarray, v: np.ndarray, z: np.ndarray, root: NerveRoot) -> np.ndarray:
+    """Points within ``root.radius_mm`` of the segment from ``root.start_mm`` to ``root.end_mm``."""
+    start, direction = np.asarray(root.start_mm), np.subtract(root.end_mm, root.start_mm)
+    offsets = (u - start[0], v - start[1], z - start[2])
+    along = sum(o * d for o, d in zip(offsets, direction, strict=True)) / max(float(direction @ direction), 1e-9)
+    along = np.clip(along, 0.0, 1.0)
+    squared = sum((o - along * d) ** 2 for o, d in zip(offsets, direction, strict=True))
+    return squared <= root.radius_mm**2
 
 
 def _ellipsoid(

@@ -56,4 +56,5 @@ def tissue_lookup(contrast: str, rng: np.random.Generator, mimic_levels: tuple[f
     table[Tissue.CORD_MIMIC] = table[Tissue.CORD] * (mimic_low + cord_level * (mimic_high - mimic_low))
     table[Tissue.TISSUE_MIMIC] = table[Tissue.CORD] * (low + tissue_level * (high - low))  # as bright (dark) as a lesion
     table[Tissue.GREY_MATTER] = table[Tissue.CORD]  # rendered only by anatomies with grey matter
+    table[Tissue.NERVE_ROOT] = table[Tissue.CORD]  # nerve tissue; rendered only by anatomies with nerve roots
     return table

@@ -4,8 +4,8 @@ vary in everything a segmentation should not depend on.
 Each phantom draws, from its own seed:
 
 - anatomy (:func:`~lesionseg.synth.anatomy.sample_anatomy`) with wider variation: cord size, CSF width,
-  cord curvature, grey matter, field of view (sometimes cropped close to the cord); lesions of varied shape,
-  count and size, and lesion mimics;
+  cord curvature, grey matter, field of view (sometimes cropped close to the cord), a tapering conus and nerve
+  roots in the CSF (neither part of the cord); lesions of varied shape, count and size, and lesion mimics;
 - intensities: either one of the known contrasts (T2w, T1w, PSIR, with their lesion contrasts) or one
   intensity per tissue drawn at random (any contrast, inverted ones included; the cord always differs from
   its CSF, lesions from the cord, brighter or darker), optionally signed as in PSIR;
@@ -29,7 +29,7 @@ from scipy import ndimage
 
 from lesionseg.constants import CONTRASTS
 from lesionseg.synth import acquisition
-from lesionseg.synth.anatomy import Anatomy, Tissue, sample_anatomy
+from lesionseg.synth.anatomy import Anatomy, NerveRoot, Tissue, sample_anatomy
 from lesionseg.synth.contrasts import SIGNED, tissue_lookup
 from lesionseg.transforms.cropping import bounding_box, box_slices, crop_affine, expand_box
 
@@ -53,18 +53,48 @@ class RandomizedPhantom:
 
 
 def vary_anatomy(rng: np.random.Generator, anatomy: Anatomy) -> Anatomy:
-    """Wider anatomical variation than the standard phantoms: cord size, CSF width, curvature."""
+    """Wider anatomical variation than the standard phantoms: cord size, CSF width, curvature, grey matter,
+    sometimes a conus in the field of view, and nerve roots."""
     scale = rng.uniform(0.6, 1.3)
     a, b = anatomy.cord_semi_axes_mm
-    return dataclasses.replace(
+    varied = dataclasses.replace(
         anatomy,
         cord_semi_axes_mm=(a * scale * rng.uniform(0.9, 1.1), b * scale * rng.uniform(0.9, 1.1)),
         csf_margin_mm=tuple(m * rng.uniform(0.5, 1.8) for m in anatomy.csf_margin_mm),
         centerline_amplitude_mm=tuple(m * rng.uniform(0.0, 2.5) for m in anatomy.centerline_amplitude_mm),
         grey_matter=bool(rng.random() < 0.6),
-        # sometimes the cord ends (conus) in the lower third of the field of view
-        cord_start_mm=float(rng.uniform(-0.5, -0.2) * anatomy.fov_mm[2]) if rng.random() < 0.15 else -np.inf,
     )
+    if rng.random() < 0.3:  # the cord ends (conus, tapering over 10 to 30 mm) in the lower part of the view
+        varied = dataclasses.replace(
+            varied, cord_start_mm=float(rng.uniform(-0.5, -0.1) * anatomy.fov_mm[2]), conus_taper_mm=rng.uniform(10, 30)
+        )
+    return dataclasses.replace(varied, nerve_roots=_sample_nerve_roots(rng, varied))
+
+
+def _sample_nerve_roots(rng: np.random.Generator, anatomy: Anatomy) -> tuple[NerveRoot, ...]:
+    """Nerve roots in the CSF: (half the time) a pair of ventral and dorsal rootlets per side and vertebral level,
+    running obliquely down from the cord's surface to the canal's edge; and below a conus the cauda equina, roots
+    running down the canal from beside the conus to the bottom of the field of view."""
+    (a, b), (margin_a, margin_b) = anatomy.cord_semi_axes_mm, anatomy.csf_margin_mm
+    half_height = anatomy.fov_mm[2] / 2
+    roots = []
+    if rng.random() < 0.5:
+        period = anatomy.vertebra_period_mm
+        for z in np.arange(-half_height + rng.uniform(0.0, period), half_height, period):
+            for side, ventral in ((-1, 1), (-1, -1), (1, 1), (1, -1)):
+                if rng.random() < 0.8:
+                    start = (side * 0.8 * a, ventral * 0.5 * b, z)
+                    end = (side * (a + margin_a), ventral * rng.uniform(0.3, 0.9) * b, z - rng.uniform(0.0, 15.0))
+                    roots.append(NerveRoot(start, end, float(rng.uniform(0.3, 0.7))))
+    if np.isfinite(anatomy.cord_start_mm):
+        for _ in range(int(rng.integers(6, 25))):
+            angle, radius = rng.uniform(0, 2 * np.pi), np.sqrt(rng.uniform(0.0, 1.0)) * 0.85
+            u, v = radius * (a + margin_a) * np.cos(angle), radius * (b + margin_b) * np.sin(angle)
+            top = anatomy.cord_start_mm + rng.uniform(0.0, anatomy.conus_taper_mm + 30.0)
+            drift = rng.uniform(-1.5, 1.5, size=2)
+            end = (u + drift[0], v + drift[1], -half_height - 5.0)
+            roots.append(NerveRoot((u, v, top), end, float(rng.uniform(0.4, 1.0))))
+    return tuple(roots)
 
 
 def random_spacing(rng: np.random.Generator) -> tuple[tuple[float, float, float], str]:
@@ -89,6 +119,7 @@ def random_intensities(
         contrast = str(rng.choice(list(contrasts)))
         table = tissue_lookup(contrast, rng, (rng.random(), rng.random()))
         table[Tissue.GREY_MATTER] = table[Tissue.CORD] * rng.uniform(0.85, 1.2)
+        table[Tissue.NERVE_ROOT] = table[Tissue.CORD] * rng.uniform(0.85, 1.15)
         return table, SIGNED[contrast], contrast
     table = rng.uniform(0.0, 1.0, len(Tissue)).astype(np.float32)
     table[Tissue.AIR] = rng.uniform(0.0, 0.05)
@@ -103,6 +134,7 @@ def random_intensities(
     table[Tissue.CORD_MIMIC] = cord + sign * step * rng.uniform(0.3, 0.6)
     table[Tissue.TISSUE_MIMIC] = table[Tissue.LESION]
     table[Tissue.GREY_MATTER] = max(cord + rng.uniform(-0.08, 0.08), 0.0)  # subtler than any lesion
+    table[Tissue.NERVE_ROOT] = max(cord + rng.uniform(-0.1, 0.1), 0.0)  # nerve tissue, as the cord's
     signed = bool(rng.random() < 0.15)
     if signed:  # phase-sensitive: air stays 0, tissues darker than the shift become negative
         table[1:] -= rng.uniform(0.2, 0.6)
@@ -185,5 +217,6 @@ def random_phantom(
         artefacts.append("small field of view")
     description = {"contrast": contrast, "signed": signed, "spacing_mm": [round(s, 2) for s in spacing],
                    "resolution": kind, "noise": round(noise, 3), "artefacts": artefacts,
-                   "lesions": len(anatomy.lesions), "mimics": len(anatomy.mimics)}
+                   "lesions": len(anatomy.lesions), "mimics": len(anatomy.mimics),
+                   "conus": bool(np.isfinite(anatomy.cord_start_mm)), "nerve_roots": len(anatomy.nerve_roots)}
     return RandomizedPhantom(image=image, lesion=lesion, cord=cord, affine=affine, description=description)

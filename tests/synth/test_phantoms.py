@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import nibabel as nib
@@ -11,7 +12,8 @@ from scipy import ndimage
 
 from lesionseg.io.bids import discover
 from lesionseg.io.nifti import load_image, load_label_for
-from lesionseg.synth.anatomy import Tissue, sample_anatomy
+from lesionseg.synth.acquisition import render
+from lesionseg.synth.anatomy import NerveRoot, Tissue, sample_anatomy
 from lesionseg.synth.dataset import make_dataset, make_phantom, subject_rng
 from lesionseg.transforms.postprocessing import count_components
 from tests.conftest import tiny_synth_config
@@ -71,6 +73,32 @@ def test_cord_cross_section_size() -> None:
     width_ap = cord.any(axis=0).sum() * 0.1
     assert 9.0 < width_lr < 15.0 and 6.0 < width_ap < 10.0
     assert (tissue == Tissue.CSF).any() and (tissue == Tissue.SOFT).any()
+
+
+def test_conus_tapers_and_nerve_roots_stay_outside_the_cord() -> None:
+    anatomy = dataclasses.replace(
+        sample_anatomy(subject_rng(0, 0), (40, 56, 96), max_lesions=0), cord_start_mm=-30.0, conus_taper_mm=20.0
+    )
+    x = np.arange(-20, 20, 0.25)[:, None, None]
+    y = np.arange(-28, 28, 0.25)[None, :, None]
+    z = np.array([-35.0, -29.0, -25.0, -5.0, 0.0])[None, None, :]
+    areas = [(anatomy.render(x, y, z)[..., k] == Tissue.CORD).sum() for k in range(z.shape[2])]
+    assert areas[0] == 0 and 0 < areas[1] < areas[2] < areas[3]  # no cord below the tip; it widens upwards
+    assert areas[3] == pytest.approx(areas[4], rel=0.15)  # full width above the taper
+    # a root from the cord's side across the canal, and one running down through the middle of the cord
+    a, margin = anatomy.cord_semi_axes_mm[0], anatomy.csf_margin_mm[0]
+    across = NerveRoot((0.8 * a, 0.0, 10.0), (a + margin, 0.0, 4.0), 0.6)
+    through = NerveRoot((0.0, 0.0, 40.0), (0.0, 0.0, -48.0), 0.8)
+    with_roots = dataclasses.replace(anatomy, nerve_roots=(across, through))
+    plain, rooted = anatomy.render(x, y, z[..., [0, 3, 4]]), with_roots.render(x, y, z[..., [0, 3, 4]])
+    changed = plain != rooted
+    assert (rooted[changed] == Tissue.NERVE_ROOT).all() and (plain[changed] == Tissue.CSF).all()  # only CSF
+    assert (rooted == Tissue.NERVE_ROOT)[..., 0].any()  # the middle root below the conus's tip...
+    assert not (rooted == Tissue.NERVE_ROOT)[..., 2].any()  # ...is hidden by the cord above it
+    lateral = NerveRoot((0.8 * a, 0.0, 40.0), (a + margin, 0.0, -40.0), 0.6)
+    scans = [render(dataclasses.replace(anatomy, nerve_roots=roots), np.arange(11.0), (1.0, 1.0, 2.0)) for roots in ((), (lateral,))]
+    np.testing.assert_array_equal(scans[0].cord_fraction, scans[1].cord_fraction)  # roots are never cord
+    assert (scans[0].image != scans[1].image).any()
 
 
 def _tissue_means(contrast: str) -> dict[str, float]:

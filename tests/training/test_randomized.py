@@ -31,6 +31,8 @@ def test_phantoms_are_reproducible_and_varied() -> None:
     assert "random" in contrasts and contrasts - {"random"}  # random intensities and known contrasts
     assert {d["resolution"] for d in descriptions} == {"isotropic", "sagittal", "axial"}
     assert len({p.image.shape for p in drawn}) == len(drawn)  # field of view and spacing vary
+    assert any(d["conus"] for d in descriptions) and not all(d["conus"] for d in descriptions)
+    assert any(d["nerve_roots"] for d in descriptions) and not all(d["nerve_roots"] for d in descriptions)
     for phantom in drawn:
         assert phantom.cord.any()
         assert not (phantom.lesion & (1 - phantom.cord)).any()  # lesions lie in the cord
