@@ -101,6 +101,7 @@ class Anatomy:
     cord_start_mm: float = -np.inf
     #: Length (mm) over which the cord narrows to its tip above ``cord_start_mm`` (0: a blunt end).
     conus_taper_mm: float = 0.0
+    #: Nerve roots in the CSF (domain-randomised phantoms); nerve tissue, not cord.
     nerve_roots: tuple[NerveRoot, ...] = ()
 
     def centerline(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -189,8 +190,8 @@ def _tube(u: np.ndarray, v: np.ndarray, z: np.ndarray, root: NerveRoot) -> np.nd
     """Points within ``root.radius_mm`` of the segment from ``root.start_mm`` to ``root.end_mm``."""
     start, direction = np.asarray(root.start_mm), np.subtract(root.end_mm, root.start_mm)
     offsets = (u - start[0], v - start[1], z - start[2])
-    along = sum(o * d for o, d in zip(offsets, direction, strict=True)) / max(float(direction @ direction), 1e-9)
-    along = np.clip(along, 0.0, 1.0)
+    projection = sum(o * d for o, d in zip(offsets, direction, strict=True))
+    along = np.clip(projection / max(float(direction @ direction), 1e-9), 0.0, 1.0)
     squared = sum((o - along * d) ** 2 for o, d in zip(offsets, direction, strict=True))
     return squared <= root.radius_mm**2
 

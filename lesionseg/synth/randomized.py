@@ -65,9 +65,8 @@ def vary_anatomy(rng: np.random.Generator, anatomy: Anatomy) -> Anatomy:
         grey_matter=bool(rng.random() < 0.6),
     )
     if rng.random() < 0.3:  # the cord ends (conus, tapering over 10 to 30 mm) in the lower part of the view
-        varied = dataclasses.replace(
-            varied, cord_start_mm=float(rng.uniform(-0.5, -0.1) * anatomy.fov_mm[2]), conus_taper_mm=rng.uniform(10, 30)
-        )
+        start, taper = float(rng.uniform(-0.5, -0.1) * anatomy.fov_mm[2]), float(rng.uniform(10, 30))
+        varied = dataclasses.replace(varied, cord_start_mm=start, conus_taper_mm=taper)
     return dataclasses.replace(varied, nerve_roots=_sample_nerve_roots(rng, varied))
 
 

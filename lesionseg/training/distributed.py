@@ -11,10 +11,9 @@ TensorBoard. A single process (no ``WORLD_SIZE``) runs exactly as before.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 import torch.distributed as dist
@@ -62,7 +61,7 @@ def init_distributed(use_cuda: bool) -> DistributedContext:
         # the rendezvous init_process_group would run itself, kept so that shutdown can use its store
         store, rank, world_size = next(dist.rendezvous("env://", context.rank, context.world_size))
         dist.init_process_group(backend=backend, store=store, rank=rank, world_size=world_size)
-        context = dataclasses.replace(context, store=store)
+        context = replace(context, store=store)
     return context
 
 
@@ -76,7 +75,9 @@ def shutdown(context: DistributedContext, *, wait: bool = True) -> None:
         if wait:
             dist.barrier()
             if context.store is not None:
-                arrived = [f"lesionseg/shutdown/{rank}" for rank in range(context.world_size)]
+                # numbered, as a process (or a restarted one, on torchrun's agent store) may shut down more than once
+                count = context.store.add(f"lesionseg/shutdowns/{context.rank}", 1)
+                arrived = [f"lesionseg/shutdown/{count}/{rank}" for rank in range(context.world_size)]
                 context.store.set(arrived[context.rank], "1")
                 context.store.wait(arrived)
         dist.destroy_process_group()

@@ -20,7 +20,7 @@ def test_breakdown_splits_the_extra_voxels_along_the_cord() -> None:
     predicted = reference.copy()
     predicted[8:12, 8:12, 5:10] = True  # 5 slices below: 80 voxels
     predicted[8:12, 8:12, 20:22] = True  # 2 slices above: 32 voxels
-    predicted[..., 12] = ndimage.binary_dilation(reference[..., 12])  # one slice a voxel wider (a cross element: 4 x 4 more)
+    predicted[..., 12] = ndimage.binary_dilation(reference[..., 12])  # a voxel wider (a cross): 16 more
     predicted[8, 8, 15] = False  # one missed voxel
     result = cord_extent.breakdown(predicted, reference)
     assert result["reference_slices"] == [10, 19] and result["predicted_slices"] == [5, 21]

@@ -96,7 +96,10 @@ def test_conus_tapers_and_nerve_roots_stay_outside_the_cord() -> None:
     assert (rooted == Tissue.NERVE_ROOT)[..., 0].any()  # the middle root below the conus's tip...
     assert not (rooted == Tissue.NERVE_ROOT)[..., 2].any()  # ...is hidden by the cord above it
     lateral = NerveRoot((0.8 * a, 0.0, 40.0), (a + margin, 0.0, -40.0), 0.6)
-    scans = [render(dataclasses.replace(anatomy, nerve_roots=roots), np.arange(11.0), (1.0, 1.0, 2.0)) for roots in ((), (lateral,))]
+    scans = [
+        render(dataclasses.replace(anatomy, nerve_roots=roots), np.arange(11.0), (1.0, 1.0, 2.0))
+        for roots in ((), (lateral,))
+    ]
     np.testing.assert_array_equal(scans[0].cord_fraction, scans[1].cord_fraction)  # roots are never cord
     assert (scans[0].image != scans[1].image).any()
 
