@@ -21,19 +21,12 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-import torch
-from monai.metrics import compute_dice
 
+from lesionseg.evaluation.metrics import dice
 from lesionseg.inference.cascade import predict_cord
 from lesionseg.inference.predictor import Predictor
 from lesionseg.io.atomic import atomic_write_text
 from lesionseg.io.nifti import load_image, load_label_for
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    """Dice of two binary masks (MONAI; 1 when both are empty)."""
-    first, second = (torch.as_tensor(m, dtype=torch.float32)[None, None] for m in (a, b))
-    return float(compute_dice(first, second, include_background=True, ignore_empty=False)[0, 0])
 
 
 def slice_extent(mask: np.ndarray) -> tuple[int, int]:
@@ -48,7 +41,7 @@ def breakdown(predicted: np.ndarray, reference: np.ndarray) -> dict[str, float |
     within = slice(low, high + 1)
     overlap = int((predicted & reference).sum())
     return {
-        "dice": round(float(dice(predicted, reference)), 4),
+        "dice": round(dice(predicted, reference), 4),
         "volume_ratio": round(float(predicted.sum() / reference.sum()), 3),
         "reference_slices": [low, high],
         "predicted_slices": list(slice_extent(predicted)) if predicted.any() else None,
@@ -56,7 +49,7 @@ def breakdown(predicted: np.ndarray, reference: np.ndarray) -> dict[str, float |
         "extra_above": int(predicted[..., high + 1 :].sum()),
         "extra_within": int(predicted[..., within].sum()) - overlap,
         "missed": int(reference.sum()) - overlap,
-        "dice_within_extent": round(float(dice(predicted[..., within], reference[..., within])), 4),
+        "dice_within_extent": round(dice(predicted[..., within], reference[..., within]), 4),
     }
 
 
@@ -80,7 +73,7 @@ def main() -> None:
         result["levels"] = {
             "slices": list(slice_extent(levels)),
             "voxels_outside_cord_mask": int((levels & ~reference).sum()),
-            "dice_with_cord_mask": round(float(dice(levels, reference)), 4),
+            "dice_with_cord_mask": round(dice(levels, reference), 4),
             "prediction": breakdown(predicted, levels),
         }
     text = json.dumps(result, indent=2)

@@ -55,6 +55,11 @@ def _as_batch(mask: np.ndarray) -> torch.Tensor:
     return torch.as_tensor(np.asarray(mask) > 0, dtype=torch.float32)[None, None]
 
 
+def dice(pred: np.ndarray, gt: np.ndarray) -> float:
+    """Dice of two masks of one shape (> 0 is foreground; MONAI ``compute_dice``), 1 when both are empty."""
+    return float(compute_dice(_as_batch(pred), _as_batch(gt), include_background=True, ignore_empty=False)[0, 0])
+
+
 def _ratio(numerator: float, denominator: float, other_empty: bool) -> float:
     if denominator == 0:
         return 1.0 if other_empty else 0.0
@@ -90,7 +95,7 @@ def voxel_metrics(pred: np.ndarray, gt: np.ndarray, spacing_mm: tuple[float, flo
     if np.shape(pred) != np.shape(gt):
         raise ValueError(f"prediction shape {np.shape(pred)} differs from ground truth shape {np.shape(gt)}")
     y_pred, y = _as_batch(pred), _as_batch(gt)
-    dice = float(compute_dice(y_pred, y, include_background=True, ignore_empty=False)[0, 0])
+    dice_score = dice(pred, gt)
     tp, fp, tn, fn = (float(v) for v in get_confusion_matrix(y_pred, y, include_background=True)[0, 0])
     voxel_mm3 = float(np.prod(spacing_mm))
     volume_pred, volume_gt = (tp + fp) * voxel_mm3, (tp + fn) * voxel_mm3
@@ -100,8 +105,8 @@ def voxel_metrics(pred: np.ndarray, gt: np.ndarray, spacing_mm: tuple[float, flo
         relative = 0.0 if volume_pred == 0 else math.nan
     hd95, assd = surface_distances_mm(y_pred, y, spacing_mm)
     return VoxelMetrics(
-        dice=dice,
-        jaccard=dice / (2.0 - dice),
+        dice=dice_score,
+        jaccard=dice_score / (2.0 - dice_score),
         precision=_ratio(tp, tp + fp, other_empty=(tp + fn) == 0),
         recall=_ratio(tp, tp + fn, other_empty=(tp + fp) == 0),
         specificity=_ratio(tn, tn + fp, other_empty=(tn + fn) == 0),
