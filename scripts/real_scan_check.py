@@ -1,0 +1,169 @@
+"""The real-scan exam of a cascade, without labels: every scan of ../shared/data/real-fullfov and ../shared/data/real.
+
+Per scan: axial slices with a cord mask (of the slices the cord spans: the manual mask's where there is one, the
+whole stack on the whole-neck axial scans, otherwise first to last slice with cord), connected components of the
+cord mask, median tilt-corrected cross-sectional area (mm2), lesions reported (every subject is healthy: each one
+is a false positive), cord Dice between the MToff and MTon scans of one session (same grid), cord Dice against the
+manual mask where there is one (PAM50: also inside the level map's extent) and seconds per scan. A PNG montage per
+scan shows every slice of the acquisition plane with the cord (cyan) and lesion (red) contours: look at each one.
+
+    python scripts/real_scan_check.py --out runs/real-check [--model models/cascade-synth-v2]
+
+Writes ``OUT/results.json``, ``OUT/table.md`` and ``OUT/montages/<scan>.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from lesionseg.evaluation.cord_qc import component_count, cord_coverage, cross_sectional_areas_mm2
+from lesionseg.evaluation.metrics import dice
+from lesionseg.inference.cascade import CascadePredictor, load_pipeline
+from lesionseg.io.nifti import load_image, load_label_for, strip_nifti_extension
+from lesionseg.io.registry import default_model
+from lesionseg.reporting.figures import acquisition_axis, montage
+from lesionseg.transforms.postprocessing import label_components
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+#: Real crops with manual cord masks (and the PAM50 level map), relative to ../shared/data/real.
+MANUAL = {
+    "sct-errsm30/t2/t2.nii.gz": "sct-errsm30/t2/t2_seg-manual.nii.gz",
+    "sct-errsm30/t1/t1w.nii.gz": "sct-errsm30/t1/t1w_seg-manual.nii.gz",
+    "sct-errsm30/t2s/t2s.nii.gz": "sct-errsm30/t2s/t2s_seg.nii.gz",
+    "pam50-small/PAM50_small_t2.nii.gz": "pam50-small/PAM50_small_cord.nii.gz",
+}
+LEVELS = {"pam50-small/PAM50_small_t2.nii.gz": "pam50-small/PAM50_small_levels.nii.gz"}
+
+
+@dataclass
+class ScanCheck:
+    """The label-free (and, where there is a manual mask, labelled) figures of one scan."""
+
+    scan: str
+    slices_with_cord: int
+    slices_spanned: int
+    gaps: int
+    multi_component_slices: int
+    components: int
+    median_csa_mm2: float | None
+    lesions: int
+    lesion_volume_mm3: float
+    seconds: float
+    dice_manual: float | None = None
+    dice_in_levels: float | None = None
+    dice_mt_pair: float | None = None
+
+
+def _spanned(cord: np.ndarray, manual: np.ndarray | None, whole_stack: bool) -> int:
+    if manual is not None:
+        return cord_coverage(manual).with_cord
+    if whole_stack:
+        return int(cord.shape[2])
+    coverage = cord_coverage(cord)
+    return coverage.with_cord + coverage.gaps
+
+
+def check_scan(pipeline: CascadePredictor, path: Path, name: str, out: Path, manual: Path | None,
+               levels: Path | None) -> tuple[ScanCheck, np.ndarray]:
+    """Run the cascade on one scan, measure it and write its montage; returns the figures and the cord mask."""
+    started = time.perf_counter()
+    image = load_image(path)
+    result = pipeline.predict_loaded(image)
+    seconds = time.perf_counter() - started
+    cord, lesion = result.cord.mask, result.lesion.mask
+    truth = load_label_for(image, manual).data > 0 if manual else None
+    coverage = cord_coverage(cord)
+    areas = cross_sectional_areas_mm2(cord, image.spacing_mm)
+    labels, count = label_components(lesion)
+    axial_stack = image.spacing_mm[2] > 2 * min(image.spacing_mm[:2])
+    check = ScanCheck(
+        scan=name, slices_with_cord=coverage.with_cord,
+        slices_spanned=_spanned(cord, truth, whole_stack=axial_stack and truth is None),
+        gaps=coverage.gaps, multi_component_slices=coverage.multi_component_slices, components=component_count(cord),
+        median_csa_mm2=round(float(np.median(areas)), 1) if len(areas) else None,
+        lesions=count, lesion_volume_mm3=round(float(lesion.sum()) * float(np.prod(image.spacing_mm)), 1),
+        seconds=round(seconds, 2),
+    )
+    if truth is not None:
+        check.dice_manual = round(dice(cord, truth), 3)
+    if levels is not None:
+        extent = load_image(levels).data.any(axis=(0, 1))  # vertebral levels 1..N: an image, not a binary label
+        check.dice_in_levels = round(dice(cord[:, :, extent], truth[:, :, extent]), 3)
+    masks = {"cord": (cord, "cyan"), "lesion": (lesion, "red")}
+    if truth is not None:
+        masks["manual cord"] = (truth, "yellow")
+    figure = montage(image.data, masks, axis=acquisition_axis(image.data.shape), spacing_mm=image.spacing_mm,
+                     title=f"{name}: cord on {coverage.with_cord}/{check.slices_spanned} slices, "
+                           f"{check.components} component(s), {count} lesion(s)")
+    figure.savefig(out / "montages" / f"{name}.png", dpi=70)
+    plt.close(figure)
+    return check, cord
+
+
+def scans(shared: Path) -> list[tuple[Path, str, Path | None, Path | None]]:
+    """(image, name, manual cord mask, level map) of every scan in the two folders that exist."""
+    found = []
+    fullfov = shared / "real-fullfov"
+    for path in sorted(fullfov.glob("*.nii.gz")):
+        found.append((path, strip_nifti_extension(path), None, None))
+    real = shared / "real"
+    for image, manual in MANUAL.items():
+        if (real / image).exists():
+            name = image.split("/")[0] + "_" + strip_nifti_extension(image)
+            levels = real / LEVELS[image] if image in LEVELS else None
+            found.append((real / image, name, real / manual, levels))
+    return found
+
+
+def markdown(checks: list[ScanCheck]) -> str:
+    """The table of the closing note and the model card."""
+    header = ("| scan | cord slices | components | median CSA mm2 | lesions (mm3) | MToff vs MTon Dice | "
+              "Dice vs manual | s |\n|---|---|---|---|---|---|---|---|\n")
+    rows = []
+    for c in checks:
+        manual = "-" if c.dice_manual is None else f"{c.dice_manual:.3f}"
+        if c.dice_in_levels is not None:
+            manual += f" (in level map: {c.dice_in_levels:.3f})"
+        pair = "-" if c.dice_mt_pair is None else f"{c.dice_mt_pair:.3f}"
+        csa = "-" if c.median_csa_mm2 is None else f"{c.median_csa_mm2:.0f}"
+        rows.append(f"| {c.scan} | {c.slices_with_cord} / {c.slices_spanned} | {c.components} | {csa} | "
+                    f"{c.lesions} ({c.lesion_volume_mm3:.0f}) | {pair} | {manual} | {c.seconds:.1f} |")
+    return header + "\n".join(rows) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--model", type=Path, default=None, help="a cascade bundle (default: the shipped default)")
+    parser.add_argument("--shared", type=Path, default=SHARED, help="the shared data folder (holds real, real-fullfov)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    (args.out / "montages").mkdir(parents=True, exist_ok=True)
+    pipeline = load_pipeline(args.model or default_model(), device="cpu")
+    checks, cords = [], {}
+    for path, name, manual, levels in scans(args.shared):
+        check, cords[name] = check_scan(pipeline, path, name, args.out, manual, levels)
+        checks.append(check)
+        print(json.dumps(asdict(check)), flush=True)
+    for check in checks:
+        partner = check.scan.replace("acq-MTon", "acq-MToff")
+        if partner != check.scan and partner in cords:
+            score = round(dice(cords[check.scan], cords[partner]), 3)
+            check.dice_mt_pair = score
+            next(c for c in checks if c.scan == partner).dice_mt_pair = score
+    (args.out / "results.json").write_text(json.dumps([asdict(c) for c in checks], indent=1) + "\n")
+    table = markdown(checks)
+    (args.out / "table.md").write_text(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
