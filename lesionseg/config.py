@@ -170,6 +170,13 @@ class CascadeConfig(_Section):
     jitter_mm: float = Field(4.0, ge=0)
     restrict_to_cord: bool = True
     cord_dilation_mm: float = Field(3.0, ge=0)
+    #: a lesion is kept only when at least this fraction of its voxels lies inside the undilated predicted cord
+    #: (0: every lesion inside the dilated cord is kept)
+    min_cord_fraction: float = Field(0.5, ge=0, le=1)
+    #: lesions of this volume (mm3) or less are removed (3 mm3: the rule of the anima lesion-wise evaluation)
+    min_lesion_mm3: float = Field(3.0, ge=0)
+    #: the box around a cord localiser's finding in which the cord model runs (a bundle's ``localizer/``)
+    localizer_margin_mm: tuple[float, float, float] = (20.0, 20.0, 10.0)
 
 
 class FPReductionConfig(_Section):
@@ -275,6 +282,9 @@ class RandomizeConfig(_Section):
     max_lesions: int = Field(6, ge=0)
     p_no_lesion: float = Field(0.15, ge=0, le=1)
     max_mimics: int = Field(3, ge=0)
+    #: probability of a whole field of view (whole-neck axial stack, long sagittal series, 3D volume) with the
+    #: body around the canal; the other phantoms then show the canal's neighbours half of the time
+    p_whole_fov: float = Field(0.0, ge=0, le=1)
 
 
 class Config(_Section):

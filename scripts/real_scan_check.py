@@ -139,6 +139,22 @@ def markdown(checks: list[ScanCheck]) -> str:
     return header + "\n".join(rows) + "\n"
 
 
+def run_checks(pipeline: CascadePredictor, shared: Path, out: Path) -> list[ScanCheck]:
+    """:func:`check_scan` on every scan of :func:`scans`, with the MToff / MTon cord Dice of each pair."""
+    checks, cords = [], {}
+    for path, name, manual, levels in scans(shared):
+        check, cords[name] = check_scan(pipeline, path, name, out, manual, levels)
+        checks.append(check)
+        print(json.dumps(asdict(check)), flush=True)
+    for check in checks:
+        partner = check.scan.replace("acq-MTon", "acq-MToff")
+        if partner != check.scan and partner in cords:
+            score = round(dice(cords[check.scan], cords[partner]), 3)
+            check.dice_mt_pair = score
+            next(c for c in checks if c.scan == partner).dice_mt_pair = score
+    return checks
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
@@ -148,17 +164,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     (args.out / "montages").mkdir(parents=True, exist_ok=True)
     pipeline = load_pipeline(args.model or default_model(), device="cpu")
-    checks, cords = [], {}
-    for path, name, manual, levels in scans(args.shared):
-        check, cords[name] = check_scan(pipeline, path, name, args.out, manual, levels)
-        checks.append(check)
-        print(json.dumps(asdict(check)), flush=True)
-    for check in checks:
-        partner = check.scan.replace("acq-MTon", "acq-MToff")
-        if partner != check.scan and partner in cords:
-            score = round(dice(cords[check.scan], cords[partner]), 3)
-            check.dice_mt_pair = score
-            next(c for c in checks if c.scan == partner).dice_mt_pair = score
+    checks = run_checks(pipeline, args.shared, args.out)
     (args.out / "results.json").write_text(json.dumps([asdict(c) for c in checks], indent=1) + "\n")
     table = markdown(checks)
     (args.out / "table.md").write_text(table)

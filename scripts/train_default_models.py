@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+from dataclasses import asdict
 import shutil
 import statistics
 import time
@@ -37,11 +38,12 @@ from lesionseg.evaluation.evaluate import evaluate_folder
 from lesionseg.evaluation.metrics import voxel_metrics
 from lesionseg.inference.batch import run_batch
 from lesionseg.inference.cascade import CascadePredictor, load_pipeline
-from lesionseg.io.checkpoint import CARD_FILE, CONTRAST_STAGE_PREFIX, sha256_file
+from lesionseg.io.checkpoint import CARD_FILE, CONTRAST_STAGE_PREFIX, bundle_stages, sha256_file
 from lesionseg.io.nifti import load_image, load_label_for, save_image
 from lesionseg.synth.dataset import make_dataset
 from lesionseg.synth.implant import implant_lesions
 from lesionseg.training.trainer import train
+from real_scan_check import ScanCheck, markdown, run_checks  # scripts/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
@@ -55,13 +57,16 @@ REAL_SCANS = {
     "T2*w axial 7.5 mm (sct errsm30 t2s)": ("sct-errsm30/t2s/t2s.nii.gz", "sct-errsm30/t2s/t2s_seg.nii.gz", 1.6, None),
     "PAM50 T2 template": ("pam50-small/PAM50_small_t2.nii.gz", "pam50-small/PAM50_small_cord.nii.gz", 1.6, "T2w"),
 }
+#: The stages the script trains, in order.
+STAGES = ("localizer", "cord", "lesion", "contrast")
 #: Seed of the standard phantoms the contrast stages are fine-tuned on (validation: 100, test: 101).
 FINETUNE_SEED = 102
 
 
 def general_only(pipeline: CascadePredictor) -> CascadePredictor:
     """The same cascade without its contrast-specific lesion stages (every image goes to ``lesion/``)."""
-    return CascadePredictor(pipeline.cord, pipeline.lesion, cascade=pipeline.cascade, fp_filter=pipeline.fp_filter)
+    return CascadePredictor(pipeline.cord, pipeline.lesion, cascade=pipeline.cascade, fp_filter=pipeline.fp_filter,
+                            localizer=pipeline.localizer)
 
 
 def real_cord_dice(pipeline: CascadePredictor, real: Path) -> dict[str, float]:
@@ -119,6 +124,13 @@ def _stage_text(name: str, role: str, finetune_subjects: int) -> tuple[list[str]
         "  intensities or the T2w / T1w / PSIR phantom contrasts, random resolution and slice thickness, bias field,",
         "  noise, motion, ghosting, anatomy variation, lesion mimics); no real scan and no patient data.",
     ]
+    if role == "localizer":
+        what = [f"Stage 0 (cord localiser, 2 mm grid) of the default lesionseg cascade `{name}`: finds the cord on a whole",
+                "field of view (whole-neck axial stacks, long sagittal series) so that the cord model runs in a box around it."]
+        whole = ["- Data: domain-randomised phantoms, 80% of them whole fields of view with the body around the canal",
+                 "  (`lesionseg.synth.body`: skin, fat, muscles, airway, vessels, vertebrae, random compartments; wrap-around,",
+                 "  coil shading, fat-suppression failure, slice gaps); no real scan and no patient data."]
+        return what, whole, "default_localizer.yaml"
     if role == "cord":
         return [f"Stage 1 (spinal cord) of the default lesionseg cascade `{name}`."], randomized, "default_cord.yaml"
     if role == "lesion":
@@ -134,8 +146,10 @@ def _stage_text(name: str, role: str, finetune_subjects: int) -> tuple[list[str]
     return what, data, "default_lesion_contrast.yaml"
 
 
-def card(name: str, role: str, folder: Path, results: dict, train_seconds: float | None, finetune_subjects: int) -> str:
-    """The model card of one stage (``role``: ``cord``, ``lesion`` or ``lesion-<contrast>``)."""
+def card(name: str, role: str, folder: Path, results: dict, train_seconds: float | None, finetune_subjects: int,
+         reused: str | None = None) -> str:
+    """The model card of one stage (``role``: ``localizer``, ``cord``, ``lesion`` or ``lesion-<contrast>``);
+    ``reused``: the earlier bundle's stage it is a copy of."""
     metadata = json.loads((folder / "metadata.json").read_text())
     size_mb = (folder / "model.pt").stat().st_size / 2**20
     what, data, config_file = _stage_text(name, role, finetune_subjects)
@@ -148,6 +162,7 @@ def card(name: str, role: str, folder: Path, results: dict, train_seconds: float
         "",
         "## Training",
         *data,
+        *([f"- This stage is {reused} (not retrained for this release)."] if reused else []),
         f"- Config: `config.yaml` (from `configs/{config_file}`); steps: {metadata.get('steps')};"
         + (f" {train_seconds / 60:.0f} min on 2 CPU cores." if train_seconds else ""),
         f"- Input: any orientation (canonical RAS internally), resampled to {metadata.get('spacing_mm')} mm;"
@@ -171,6 +186,15 @@ def card(name: str, role: str, folder: Path, results: dict, train_seconds: float
 
 
 def results_lines(results: dict) -> list[str]:
+    lines = []
+    if results.get("real_scan_check"):
+        checks = [ScanCheck(**row) for row in results["real_scan_check"]]
+        lines += ["Real-scan exam (`python scripts/real_scan_check.py`; every subject is healthy, so every lesion is a "
+                  "false positive):", "", *markdown(checks).splitlines(), ""]
+    return lines + _phantom_and_crop_lines(results)
+
+
+def _phantom_and_crop_lines(results: dict) -> list[str]:
     # a bundle without contrast stages: the general stage is the cascade
     implanted = results.get("implanted_lesion_dice", {})
     general_implanted = results.get("implanted_lesion_dice_general", implanted)
@@ -195,6 +219,9 @@ def evaluate_bundle(bundle: Path, test: Path, out: Path) -> dict:
     """Every figure of the cards: with the bundle's contrast stages, and with its general lesion stage alone."""
     pipeline = load_pipeline(bundle, device="cpu")
     results: dict = {"phantoms": phantom_metrics(pipeline, test, out / "phantoms")}
+    if REAL.is_dir() or (REAL.parent / "real-fullfov").is_dir():
+        (out / "real-check" / "montages").mkdir(parents=True, exist_ok=True)
+        results["real_scan_check"] = [asdict(c) for c in run_checks(pipeline, REAL.parent, out / "real-check")]
     if pipeline.lesion_by_contrast:
         results["phantoms_general"] = phantom_metrics(general_only(pipeline), test, out / "phantoms-general")
     if REAL.is_dir():
@@ -206,10 +233,36 @@ def evaluate_bundle(bundle: Path, test: Path, out: Path) -> dict:
     return results
 
 
+def train_stages(args: argparse.Namespace, val: Path, finetune: Path, out: Path) -> dict:
+    """Train the stages named in ``args.stages`` in order (localiser, cord, general lesion, contrast stages); a
+    lesion stage uses the cord model just trained, else the reused bundle's."""
+    trained: dict = {}
+    if "localizer" in args.stages:
+        overrides = [f"train.steps={args.localizer_steps}"] if args.localizer_steps else []
+        trained["localizer"] = train(load_config(CONFIGS / "default_localizer.yaml", overrides), data_root=val,
+                                     run_dir=out / "localizer")
+    if "cord" in args.stages:
+        overrides = [f"train.steps={args.cord_steps}"] if args.cord_steps else []
+        trained["cord"] = train(load_config(CONFIGS / "default_cord.yaml", overrides), data_root=val, run_dir=out / "cord")
+    cord = trained["cord"].model_dir if "cord" in trained else args.reuse / "cord"
+    if "lesion" in args.stages:
+        overrides = [f"cascade.cord_model={cord}"] + ([f"train.steps={args.lesion_steps}"] if args.lesion_steps else [])
+        trained["lesion"] = train(load_config(CONFIGS / "default_lesion.yaml", overrides), data_root=val,
+                                  run_dir=out / "lesion")
+    general = trained["lesion"].model_dir if "lesion" in trained else args.reuse / "lesion"
+    for contrast in args.contrasts if "contrast" in args.stages else []:
+        overrides = [f"data.contrasts=[{contrast}]", f"transfer.init_from={general}", f"cascade.cord_model={cord}"]
+        overrides += [f"train.steps={args.contrast_steps}"] if args.contrast_steps else []
+        role = f"{CONTRAST_STAGE_PREFIX}{contrast}"
+        trained[role] = train(load_config(CONFIGS / "default_lesion_contrast.yaml", overrides), data_root=finetune,
+                              run_dir=out / role)
+    return trained
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("runs/default-models"))
-    parser.add_argument("--name", default="cascade-synth-v1")
+    parser.add_argument("--name", default="cascade-synth-v2")
     parser.add_argument("--models", type=Path, default=ROOT / "models", help="where the bundle is written")
     parser.add_argument("--cord-steps", type=int, default=None, help="default: configs/default_cord.yaml")
     parser.add_argument("--lesion-steps", type=int, default=None, help="default: configs/default_lesion.yaml")
@@ -218,7 +271,13 @@ def main() -> None:
     parser.add_argument("--finetune-subjects", type=int, default=20, help="standard phantoms the contrast stages learn from")
     parser.add_argument("--test-subjects", type=int, default=8)
     parser.add_argument("--evaluate", type=Path, default=None, help="only evaluate this bundle (no training)")
+    parser.add_argument("--localizer-steps", type=int, default=None, help="default: configs/default_localizer.yaml")
+    parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES),
+                        help="stages to train (contrast: the lesion-<contrast> stages); the others come from --reuse")
+    parser.add_argument("--reuse", type=Path, default=None, help="a bundle whose other stages are kept unchanged")
     args = parser.parse_args()
+    if set(STAGES) - set(args.stages) and args.reuse is None:
+        parser.error("training only some stages needs --reuse BUNDLE for the others")
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     test = out / "test"
@@ -238,26 +297,18 @@ def main() -> None:
         make_dataset(finetune, SynthConfig(subjects=args.finetune_subjects, seed=FINETUNE_SEED, contrasts=list(CONTRASTS),
                                            max_mimics=3))
     started = time.perf_counter()
-    cord_overrides = [f"train.steps={args.cord_steps}"] if args.cord_steps else []
-    cord = train(load_config(CONFIGS / "default_cord.yaml", cord_overrides), data_root=val, run_dir=out / "cord")
-    lesion_overrides = [f"cascade.cord_model={cord.model_dir}"]
-    lesion_overrides += [f"train.steps={args.lesion_steps}"] if args.lesion_steps else []
-    lesion = train(load_config(CONFIGS / "default_lesion.yaml", lesion_overrides), data_root=val, run_dir=out / "lesion")
-    stages = {"cord": cord, "lesion": lesion}
-    for contrast in args.contrasts:
-        overrides = [f"data.contrasts=[{contrast}]", f"transfer.init_from={lesion.model_dir}",
-                     f"cascade.cord_model={cord.model_dir}"]
-        overrides += [f"train.steps={args.contrast_steps}"] if args.contrast_steps else []
-        role = f"{CONTRAST_STAGE_PREFIX}{contrast}"
-        stages[role] = train(load_config(CONFIGS / "default_lesion_contrast.yaml", overrides), data_root=finetune,
-                             run_dir=out / role)
-    seconds = {role: result.seconds for role, result in stages.items()}
+    trained = train_stages(args, val, finetune, out)
+    stages = {role: result.model_dir for role, result in trained.items()}
+    if args.reuse is not None:  # every other stage as it is in an earlier bundle
+        stages = {role: args.reuse / role for role in bundle_stages(args.reuse) if role not in trained} | stages
+    seconds: dict[str, float | None] = {role: None for role in stages}
+    seconds.update({role: result.seconds for role, result in trained.items()})
     seconds["total"] = time.perf_counter() - started
 
     bundle = out / "bundle"
     shutil.rmtree(bundle, ignore_errors=True)
-    for role, result in stages.items():
-        shutil.copytree(result.model_dir, bundle / role)
+    for role, folder in stages.items():
+        shutil.copytree(folder, bundle / role)
     results = evaluate_bundle(bundle, test, out / "eval")
     results["train_seconds"] = seconds
     (out / "results.json").write_text(json.dumps(results, indent=2))
@@ -267,8 +318,9 @@ def main() -> None:
     shutil.rmtree(staging, ignore_errors=True)
     for role in stages:
         shutil.copytree(bundle / role, staging / role)
+        reused = f"`{args.reuse.name}/{role}`, unchanged" if role not in trained and args.reuse else None
         (staging / role / CARD_FILE).write_text(card(args.name, role, staging / role, results, seconds[role],
-                                                     args.finetune_subjects))
+                                                     args.finetune_subjects, reused))
     contrast_note = (
         f" `lesion-<contrast>/` ({', '.join(args.contrasts)}) are `lesion/` fine-tuned on standard phantoms of one"
         " contrast; the cascade gives an image of that contrast (BIDS suffix or `--contrast`) to its stage."
@@ -276,9 +328,11 @@ def main() -> None:
     )
     (staging / CARD_FILE).write_text("\n".join([
         f"# {args.name}: the default lesionseg cascade", "",
-        "`lesionseg infer SCAN` uses it when no model is given. `cord/` segments the spinal cord, `lesion/` the MS",
-        "lesions inside a crop around it. Trained on phantoms only (domain-randomised for `cord/` and `lesion/`);"
-        f" see each stage's card.{contrast_note}", "",
+        "`lesionseg infer SCAN` uses it when no model is given."
+        + (" `localizer/` finds the cord on a whole field of view (2 mm grid)," if "localizer" in stages else ""),
+        "`cord/` segments the spinal cord, `lesion/` the MS lesions inside a crop around it; a lesion is kept when at",
+        "least half of it lies inside the cord mask and it is larger than 3 mm3. Trained on phantoms only",
+        f"(domain-randomised for `localizer/`, `cord/` and `lesion/`); see each stage's card.{contrast_note}", "",
         "**Research use only. Not a medical device; not for diagnosis or treatment decisions.**", "",
         f"Trained by `python scripts/train_default_models.py --out {out} --name {args.name}` in "
         f"{seconds['total'] / 60:.0f} min on 2 CPU cores.", "",

@@ -32,7 +32,14 @@ def infer(
     tta: Annotated[bool, typer.Option(help="Flip test-time augmentation (8 mirrorings, 8x slower).")] = False,
     uncertainty: Annotated[bool, typer.Option(help="Write the variance over TTA flips / ensemble members.")] = False,
     threshold: Annotated[float | None, typer.Option(help="Probability threshold (default: the model's).")] = None,
-    min_lesion_mm3: Annotated[float | None, typer.Option(help="Remove lesions of this volume or less.")] = None,
+    min_lesion_mm3: Annotated[
+        float | None, typer.Option(min=0, help="Remove lesions of this volume or less (cascade default: 3 mm3).")
+    ] = None,
+    min_cord_fraction: Annotated[
+        float | None,
+        typer.Option(min=0, max=1, help="Cascade: keep a lesion only when this share of it lies inside the predicted "
+                                        "cord (default 0.5; 0: off)."),
+    ] = None,
     skip_existing: Annotated[bool, typer.Option(help="Skip inputs whose lesion mask already exists (resume).")] = False,
     series_uid: Annotated[str | None, typer.Option(help="DICOM: only this SeriesInstanceUID.")] = None,
     series_description: Annotated[str | None, typer.Option(help="DICOM: only series whose description matches.")] = None,
@@ -98,6 +105,9 @@ def infer(
             for key, value in updates.items():
                 if value is not None:
                     setattr(lesion.config.infer, key, value)
+        if isinstance(predictor, CascadePredictor):
+            rules = {"min_lesion_mm3": min_lesion_mm3, "min_cord_fraction": min_cord_fraction}
+            predictor.cascade = predictor.cascade.model_copy(update={k: v for k, v in rules.items() if v is not None})
         stages = [*lesions, predictor.cord] if isinstance(predictor, CascadePredictor) else lesions
         for stage in filter(None, stages):
             if precision is not None:

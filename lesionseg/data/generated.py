@@ -37,6 +37,7 @@ def generated_subject(
         max_lesions=config.max_lesions,
         p_no_lesion=config.p_no_lesion,
         max_mimics=config.max_mimics,
+        p_whole_fov=config.p_whole_fov,
     )
     masks = {"lesion": phantom.lesion, "cord": phantom.cord}
     labels = {

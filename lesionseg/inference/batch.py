@@ -83,6 +83,8 @@ class InferenceRecord:
     warning: str = ""
     #: which lesion model of a cascade ran: ``lesion`` (the general one) or ``lesion-<contrast>``; "" without cascade
     lesion_stage: str = ""
+    #: which lesions a cascade kept (minimum size, share inside the cord); "" without cascade
+    lesion_rule: str = ""
 
 
 @dataclass(frozen=True)
@@ -330,8 +332,9 @@ def _predict_one(
     warning = contrast_warning(predictor, image.contrast)
     if warning:
         logger.warning("%s: %s", item.label, warning)
-    lesion_stage = ""
+    lesion_stage = lesion_rule = ""
     if isinstance(result, CascadePrediction):
+        lesion_rule = result.lesion_rule
         cord, prediction = result.cord, result.lesion
         warning = "; ".join(filter(None, [warning, result.warning]))
         lesion_stage = f"{CONTRAST_STAGE_PREFIX}{result.lesion_contrast}" if result.lesion_contrast else "lesion"
@@ -375,6 +378,7 @@ def _predict_one(
         cord_output=cord_output,
         warning=warning,
         lesion_stage=lesion_stage,
+        lesion_rule=lesion_rule,
     )
     if on_result is not None:
         on_result(item, image, prediction, cord, table, record)

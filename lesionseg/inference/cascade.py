@@ -2,7 +2,12 @@
 
 Steps for one image (all on the canonical RAS grid of the input; outputs then go back to the native grid):
 
-1. the cord model predicts the cord on the whole image; its largest connected component is kept;
+0. with a cord localiser (a bundle's ``localizer/``, a cord model at a coarse grid trained on whole fields of
+   view), the localiser's largest cord component, grown by ``cascade.localizer_margin_mm``, bounds the box in
+   which the cord model runs; that box is normalised on its own, as the cord model's small training images were
+   (as Spinal Cord Toolbox finds the cord before ``sct_deepseg_lesion``);
+1. the cord model predicts the cord (in that box, else on the whole image); its largest connected component is
+   kept;
 2. a box around that cord grown by ``cascade.margin_mm`` is cropped from the image;
 3. the lesion model predicts lesions in the crop, pasted back into a full-size map (the contrast-specific lesion
    model of the image's contrast when the cascade has one, e.g. ``lesion-PSIR/`` in a bundle; the contrast comes
@@ -26,10 +31,11 @@ import numpy as np
 from lesionseg.config import CascadeConfig
 from lesionseg.errors import ModelError
 from lesionseg.inference.fp_reduction import FalsePositiveFilter
+from lesionseg.inference.lesions import keep_lesions_in_cord, remove_small_lesions
 from lesionseg.inference.predictor import Prediction, Predictor, load_timed
 from lesionseg.io.checkpoint import contrast_stages
 from lesionseg.io.nifti import LoadedImage
-from lesionseg.transforms.cropping import Box, box_slices, crop_box_around
+from lesionseg.transforms.cropping import Box, box_slices, crop_affine, crop_box_around
 from lesionseg.transforms.postprocessing import dilate_mm, keep_largest_component
 
 logger = logging.getLogger(__name__)
@@ -46,13 +52,31 @@ class CascadePrediction:
     warning: str = ""
     seconds: dict[str, float] = field(default_factory=dict)
     lesion_contrast: str = ""
+    #: the rule that decided which lesions were kept, for summaries and reports
+    lesion_rule: str = ""
 
 
-def predict_cord(cord: Predictor, image: LoadedImage) -> Prediction:
-    """A cord model's prediction on ``image``, reduced to its largest connected component."""
-    prediction = cord.predict_loaded(image)
-    largest = keep_largest_component(prediction.mask)
-    return Prediction(prediction.probabilities * largest, largest, prediction.affine, prediction.geometry, prediction.seconds)
+def predict_cord(
+    cord: Predictor, image: LoadedImage, localizer: Predictor | None = None,
+    margin_mm: tuple[float, float, float] = (20.0, 20.0, 10.0),
+) -> Prediction:
+    """A cord model's prediction on ``image``, reduced to its largest connected component; with a ``localizer``,
+    the cord model runs only in the box of the localiser's largest component grown by ``margin_mm`` (the whole
+    image when the localiser finds nothing)."""
+    box = None
+    if localizer is not None:
+        found = keep_largest_component(localizer.predict_loaded(image).mask)
+        box = crop_box_around(found, image.spacing_mm, margin_mm)
+    if box is None:
+        probabilities, _, seconds = cord.predict_array_with_variance(image.data, image.affine, image.contrast)
+    else:
+        region = box_slices(box)
+        part, _, seconds = cord.predict_array_with_variance(
+            np.ascontiguousarray(image.data[region]), crop_affine(image.affine, box), image.contrast)
+        probabilities = np.zeros(image.data.shape, dtype=np.float32)
+        probabilities[region] = part
+    largest = keep_largest_component(cord.threshold(probabilities, image.spacing_mm))
+    return Prediction(probabilities * largest, largest, image.affine, image.geometry, seconds)
 
 
 class CascadePredictor:
@@ -70,8 +94,11 @@ class CascadePredictor:
         cascade: CascadeConfig | None = None,
         fp_filter: FalsePositiveFilter | None = None,
         lesion_by_contrast: Mapping[str, Predictor] | None = None,
+        localizer: Predictor | None = None,
     ) -> None:
         self.cord = cord
+        #: Optional stage 0: a coarse cord model that bounds where the cord model runs.
+        self.localizer = localizer
         self.lesion = lesion
         self.cascade = cascade or lesion.config.cascade
         self.fp_filter = fp_filter
@@ -97,9 +124,10 @@ class CascadePredictor:
         tta: bool = False,
         engine: str = "torch",
         lesion_by_contrast: Mapping[str, str | Path] | None = None,
+        localizer_model: str | Path | None = None,
     ) -> CascadePredictor:
-        """Load the models (the optional false-positive-reduction model and contrast-specific lesion models too)
-        safely.
+        """Load the models (the optional false-positive-reduction model, contrast-specific lesion models and cord
+        localiser too) safely.
 
         Raises:
             ModelError: unreadable models, a model of the wrong target (e.g. a cord model as the lesion model), or
@@ -110,7 +138,9 @@ class CascadePredictor:
         first_lesion = lesion_model[0] if isinstance(lesion_model, list) else lesion_model
         paths = dict(lesion_by_contrast or {})
         by_contrast = {c: Predictor.from_model(p, device=device, tta=tta, engine=engine) for c, p in paths.items()}
+        localizer = Predictor.from_model(localizer_model, device=device, engine=engine) if localizer_model else None
         checks = [("cord", cord, cord_model), ("lesion", lesion, first_lesion)]
+        checks += [("cord", localizer, localizer_model)] if localizer is not None else []
         checks += [("lesion", by_contrast[contrast], path) for contrast, path in paths.items()]
         for role, predictor, path in checks:
             target = predictor.config.data.target
@@ -122,7 +152,7 @@ class CascadePredictor:
                 trained_on = "/".join(trained) or "unknown contrasts"
                 raise ModelError(f"{path}: the {contrast} lesion model was trained on {trained_on}")
         fp_filter = FalsePositiveFilter(Predictor.from_model(fp_model, device=device, engine=engine)) if fp_model else None
-        return cls(cord, lesion, fp_filter=fp_filter, lesion_by_contrast=by_contrast)
+        return cls(cord, lesion, fp_filter=fp_filter, lesion_by_contrast=by_contrast, localizer=localizer)
 
     def predict_cord(self, image: LoadedImage) -> Prediction:
         """The cord model's prediction, reduced to its largest connected component.
@@ -132,7 +162,7 @@ class CascadePredictor:
         """
         if self.cord is None:
             raise ValueError("this cascade has no cord model; pass cord_mask")
-        return predict_cord(self.cord, image)
+        return predict_cord(self.cord, image, self.localizer, self.cascade.localizer_margin_mm)
 
     def predict_loaded(self, image: LoadedImage, *, cord_mask: np.ndarray | None = None) -> CascadePrediction:
         """Run the cascade on a loaded image; ``cord_mask`` (canonical grid) skips the cord model."""
@@ -159,7 +189,7 @@ class CascadePredictor:
             # costs as much as the lesion network on a large scan
             crop = box_slices(box)
             probabilities[crop] *= dilate_mm(cord.mask[crop], image.spacing_mm, self.cascade.cord_dilation_mm)
-        mask = lesion_model.threshold(probabilities, image.spacing_mm)
+        mask = self.lesion_rules(lesion_model.threshold(probabilities, image.spacing_mm), cord.mask, image.spacing_mm)
         lesion = Prediction(probabilities, mask, image.affine, image.geometry, variance=variance)
         seconds["lesion"] = time.perf_counter() - started
 
@@ -169,7 +199,22 @@ class CascadePredictor:
             seconds["fp_reduction"] = time.perf_counter() - started
         lesion_contrast = str(image.contrast) if lesion_model is not self.lesion else ""
         return CascadePrediction(cord=cord, lesion=lesion, box=box, warning=warning, seconds=seconds,
-                                 lesion_contrast=lesion_contrast)
+                                 lesion_contrast=lesion_contrast, lesion_rule=self.lesion_rule)
+
+    @property
+    def lesion_rule(self) -> str:
+        """Which lesions this cascade keeps, in words."""
+        rule = f"lesions > {self.cascade.min_lesion_mm3:g} mm3"
+        if self.cascade.min_cord_fraction > 0:
+            rule += f" with >= {self.cascade.min_cord_fraction:.0%} of their voxels inside the cord mask"
+        return rule
+
+    def lesion_rules(self, mask: np.ndarray, cord: np.ndarray, spacing_mm: tuple[float, float, float]) -> np.ndarray:
+        """The lesions of ``mask`` that pass :attr:`lesion_rule` (inside the cord, large enough); with no cord
+        found, only the size rule applies."""
+        if cord.any():
+            mask = keep_lesions_in_cord(mask, cord, min_fraction=self.cascade.min_cord_fraction)
+        return remove_small_lesions(mask, spacing_mm, self.cascade.min_lesion_mm3)
 
     def predict(self, path: str | Path) -> CascadePrediction:
         """Load, validate and run the cascade on one NIfTI file.
@@ -196,8 +241,9 @@ def load_pipeline(
 
     - ``cascade=(cord_model, lesion_model)``: a :class:`CascadePredictor` (extra ``model`` paths join the lesion
       model as an ensemble);
-    - ``model`` a cascade bundle (a folder with ``cord/`` and ``lesion/`` model folders, optionally ``fp/`` and
-      contrast-specific lesion models ``lesion-<contrast>/``): a :class:`CascadePredictor`;
+    - ``model`` a cascade bundle (a folder with ``cord/`` and ``lesion/`` model folders, optionally ``fp/``,
+      contrast-specific lesion models ``lesion-<contrast>/`` and a cord localiser ``localizer/``): a
+      :class:`CascadePredictor`;
     - otherwise ``model`` is one whole-image model, or several (an ensemble).
 
     Raises:
@@ -217,6 +263,7 @@ def load_pipeline(
         return CascadePredictor.from_models(
             bundle / "cord", bundle / "lesion", device=device, fp_model=fp_model or bundled_fp, tta=tta, engine=engine,
             lesion_by_contrast=contrast_stages(bundle),
+            localizer_model=bundle / "localizer" if (bundle / "localizer").is_dir() else None,
         )
     predictor = Predictor.from_model(models, device=device, tta=tta, engine=engine)
     if fp_model is not None:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 from lesionseg.transforms.postprocessing import label_components
 
@@ -55,6 +56,24 @@ def remove_small_lesions(
     sizes = np.bincount(labels.ravel(), minlength=count + 1) * float(np.prod(spacing_mm))
     keep = sizes > min_volume_mm3
     keep[0] = False
+    return keep[labels].astype(np.uint8)
+
+
+def keep_lesions_in_cord(
+    mask: np.ndarray, cord: np.ndarray, *, min_fraction: float, connectivity: int = 26
+) -> np.ndarray:
+    """The lesions (connected components) of ``mask`` with at least ``min_fraction`` of their voxels inside the
+    (undilated) ``cord`` mask, as uint8; ``min_fraction`` 0 keeps every lesion."""
+    mask = (np.asarray(mask) > 0).astype(np.uint8)
+    if min_fraction <= 0:
+        return mask
+    labels, count = label_components(mask, connectivity=connectivity)
+    if count == 0:
+        return mask
+    index = np.arange(1, count + 1)
+    inside = ndimage.sum_labels(np.asarray(cord) > 0, labels, index)
+    sizes = ndimage.sum_labels(mask, labels, index)
+    keep = np.concatenate([[False], inside >= min_fraction * sizes])
     return keep[labels].astype(np.uint8)
 
 

@@ -69,7 +69,8 @@ def write_image_report(
         f"<tr><th class='l'>date</th><td class='l'>{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC</td></tr>",
         f"<tr><th class='l'>image grid</th><td class='l'>{' x '.join(map(str, image.geometry.shape))} voxels, "
         f"{' x '.join(f'{s:.2f}' for s in image.geometry.spacing_mm)} mm, {''.join(image.geometry.axcodes)}</td></tr>",
-        f"<tr><th class='l'>lesions</th><td class='l'>{table.count}, total {table.total_volume_mm3:.1f} mm3</td></tr>",
+        f"<tr><th class='l'>lesions</th><td class='l'>{table.count}, total {table.total_volume_mm3:.1f} mm3"
+        + (f" ({html.escape(record.lesion_rule)})" if record.lesion_rule else "") + "</td></tr>",
         "</table>",
     ]
     if record.warning:

@@ -34,12 +34,14 @@ class RenderedScan:
         lesion_fraction: float32 fraction of each voxel occupied by lesion.
         cord_fraction: float32 fraction occupied by cord (lesions included).
         affine: RAS affine (world mm).
+        fat_fraction: float32 fraction occupied by fat (whole-field-of-view phantoms; zeros otherwise).
     """
 
     image: np.ndarray
     lesion_fraction: np.ndarray
     cord_fraction: np.ndarray
     affine: np.ndarray
+    fat_fraction: np.ndarray
 
 
 def grid_shape(fov_mm: tuple[float, float, float], spacing_mm: tuple[float, float, float]) -> tuple[int, int, int]:
@@ -52,21 +54,28 @@ def render(
     intensity_per_tissue: np.ndarray,
     spacing_mm: tuple[float, float, float],
     origin_offset_mm: tuple[float, float, float] = (0.0, 0.0, 0.0),
+    *,
+    subvoxel_mm: float = SUBVOXEL_MM,
+    sampled_fraction: tuple[float, float, float] = (1.0, 1.0, 1.0),
 ) -> RenderedScan:
     """Render ``anatomy`` on a RAS grid covering its field of view, integrating partial volume.
 
-    Each voxel is the mean of sub-voxel samples about :data:`SUBVOXEL_MM` apart, so a 3 mm slice mixes the
-    tissues it crosses as a real thick slice does.
+    Each voxel is the mean of sub-voxel samples about ``subvoxel_mm`` apart, so a 3 mm slice mixes the
+    tissues it crosses as a real thick slice does. ``sampled_fraction`` below 1 on an axis samples only that
+    central part of each voxel: slices thinner than their spacing, with a gap between them.
     """
     shape = grid_shape(anatomy.fov_mm, spacing_mm)
-    factors = [min(MAX_SUBSAMPLES, max(1, math.ceil(s / SUBVOXEL_MM))) for s in spacing_mm]
+    factors = [min(MAX_SUBSAMPLES, max(1, math.ceil(s * f / subvoxel_mm)))
+               for s, f in zip(spacing_mm, sampled_fraction, strict=True)]
     centres = [(np.arange(n) - (n - 1) / 2.0) * s for n, s in zip(shape, spacing_mm, strict=True)]
-    sub_offsets = [((np.arange(f) + 0.5) / f - 0.5) * s for f, s in zip(factors, spacing_mm, strict=True)]
+    sub_offsets = [((np.arange(f) + 0.5) / f - 0.5) * s * part
+                   for f, s, part in zip(factors, spacing_mm, sampled_fraction, strict=True)]
     sub_axes = [(c[:, None] + o[None, :]).reshape(-1) for c, o in zip(centres, sub_offsets, strict=True)]
 
     image = np.empty(shape, dtype=np.float32)
     lesion = np.empty(shape, dtype=np.float32)
     cord = np.empty(shape, dtype=np.float32)
+    fat = np.zeros(shape, dtype=np.float32)
     points_per_x = factors[0] * len(sub_axes[1]) * len(sub_axes[2])
     slab = max(1, POINTS_PER_SLAB // points_per_x)
     y = sub_axes[1][None, :, None]
@@ -81,11 +90,43 @@ def render(
         lesion[start:stop] = is_lesion.reshape(block).mean(axis=(1, 3, 5))
         in_cord = np.isin(tissue, (Tissue.CORD, Tissue.CORD_MIMIC, Tissue.GREY_MATTER)) | is_lesion
         cord[start:stop] = in_cord.reshape(block).mean(axis=(1, 3, 5))
+        if anatomy.body is not None:
+            fat[start:stop] = (tissue == Tissue.FAT).reshape(block).mean(axis=(1, 3, 5))
 
     affine = np.diag([*spacing_mm, 1.0]).astype(float)
     affine[:3, 3] = [c[0] for c in centres]
     affine[:3, 3] += np.asarray(origin_offset_mm, dtype=float)
-    return RenderedScan(image=image, lesion_fraction=lesion, cord_fraction=cord, affine=affine)
+    return RenderedScan(image=image, lesion_fraction=lesion, cord_fraction=cord, affine=affine, fat_fraction=fat)
+
+
+def wrap_around(image: np.ndarray, axis: int, fold: int) -> np.ndarray:
+    """Aliasing of a field of view too small along the phase-encoding ``axis``: the ``fold`` voxels at each end
+    are cut off and added onto the opposite end (the image loses ``2 * fold`` voxels along ``axis``)."""
+    inside = np.take(image, np.arange(fold, image.shape[axis] - fold), axis=axis).copy()
+    low, high = np.take(image, np.arange(fold), axis=axis), np.take(image, np.arange(image.shape[axis] - fold, image.shape[axis]), axis=axis)
+    end = [slice(None)] * image.ndim
+    end[axis] = slice(inside.shape[axis] - fold, None)
+    inside[tuple(end)] += low
+    end[axis] = slice(0, fold)
+    inside[tuple(end)] += high
+    return inside
+
+
+def coil_shading(image: np.ndarray, spacing_mm: tuple[float, float, float], length_mm: float) -> np.ndarray:
+    """The sensitivity of a posterior (spine) receive coil: signal falls off towards anterior (``Y``) as
+    ``exp(-distance / length_mm)``."""
+    distance = np.arange(image.shape[1]) * spacing_mm[1]
+    return (image * np.exp(-distance / length_mm)[None, :, None]).astype(np.float32)
+
+
+def fat_suppression_failure(
+    image: np.ndarray, fat_fraction: np.ndarray, extra: float, seed: int
+) -> np.ndarray:
+    """Fat suppression that fails in part of the field of view (off-resonance): fat regains up to ``extra``
+    intensity where a smooth random field is high."""
+    field = add_bias_field(np.ones_like(image), 0.8, seed)
+    weight = np.clip((field - field.mean()) / max(float(field.std()), 1e-6), 0.0, 2.0) / 2.0
+    return (image + extra * fat_fraction * weight).astype(np.float32)
 
 
 def add_bias_field(image: np.ndarray, coefficients: float, seed: int) -> np.ndarray:

@@ -21,25 +21,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from enum import IntEnum
 
 import numpy as np
 
-
-class Tissue(IntEnum):
-    """Tissue classes of the phantom (values of the rendered class map)."""
-
-    AIR = 0
-    SOFT = 1
-    BONE = 2
-    DISC = 3
-    CSF = 4
-    CORD = 5
-    LESION = 6
-    CORD_MIMIC = 7
-    TISSUE_MIMIC = 8
-    GREY_MATTER = 9
-    NERVE_ROOT = 10
+from lesionseg.synth.body import Body, paint_body, paint_vertebra_sides
+from lesionseg.synth.tissues import Tissue
 
 
 @dataclass(frozen=True)
@@ -103,6 +89,8 @@ class Anatomy:
     conus_taper_mm: float = 0.0
     #: Nerve roots in the CSF (domain-randomised phantoms); nerve tissue, not cord.
     nerve_roots: tuple[NerveRoot, ...] = ()
+    #: The anatomy of a whole field of view around the canal (None: the small phantoms' neck ellipse).
+    body: Body | None = None
 
     def centerline(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Centerline ``(xc, yc)`` in mm at heights ``z`` (mm)."""
@@ -133,17 +121,20 @@ class Anatomy:
         def paint(where: np.ndarray, value: Tissue) -> None:
             tissue[np.broadcast_to(where, shape)] = value
 
-        neck_a, neck_b = self.neck_semi_axes_mm
-        neck = (x / neck_a) ** 2 + ((y - 0.35 * neck_b) / neck_b) ** 2 <= 1.0
-        paint(neck, Tissue.SOFT)
-
         csf_a, csf_b = a + self.csf_margin_mm[0], b + self.csf_margin_mm[1]
-        canal = (u / csf_a) ** 2 + (v / csf_b) ** 2 <= 1.0
         level = np.mod(z - self.vertebra_phase_mm, self.vertebra_period_mm)
         in_vertebra = level >= self.disc_height_mm
-        body_depth = 7.5
+        if self.body is None:
+            neck_a, neck_b = self.neck_semi_axes_mm
+            paint((x / neck_a) ** 2 + ((y - 0.35 * neck_b) / neck_b) ** 2 <= 1.0, Tissue.SOFT)
+            body_width, body_depth = 8.0, 7.5
+        else:
+            paint_body(tissue, u, v, z, self.body)
+            paint_vertebra_sides(tissue, u, v, in_vertebra, (csf_a, csf_b), self.body)
+            body_width, body_depth = self.body.vertebral_body.semi_axes_mm
+        canal = (u / csf_a) ** 2 + (v / csf_b) ** 2 <= 1.0
         body_center = csf_b + 1.5 + body_depth
-        body = (u / 8.0) ** 2 + ((v - body_center) / body_depth) ** 2 <= 1.0
+        body = (u / body_width) ** 2 + ((v - body_center) / body_depth) ** 2 <= 1.0
         paint(body & in_vertebra, Tissue.BONE)
         paint(body & ~in_vertebra, Tissue.DISC)
         arch_center = -(csf_b + 1.5 + 3.0)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lesionseg.synth.anatomy import Tissue
+from lesionseg.synth.tissues import COMPARTMENT_BASE, TABLE_SIZE, Tissue
 
 #: Mean intensity per tissue; lesion values are drawn per subject within ``LESION_RANGE``.
 TISSUE_MEANS: dict[str, dict[Tissue, float]] = {
@@ -32,6 +32,18 @@ CORD_MIMIC_RANGE: dict[str, tuple[float, float]] = {
     "PSIR": (0.65, 0.85),
 }
 
+#: Whole-field-of-view tissues per contrast: (low, high) range of each, drawn per image. Fat is bright on T1w and
+#: on turbo-spin-echo T2w, dark where fat suppression works (drawn separately); vessels are flow voids or
+#: inflow-bright.
+BODY_RANGES: dict[str, dict[Tissue, tuple[float, float]]] = {
+    "T2w": {Tissue.FAT: (0.5, 0.9), Tissue.MUSCLE: (0.06, 0.16), Tissue.SKIN: (0.2, 0.5),
+            Tissue.VESSEL_DARK: (0.0, 0.05), Tissue.VESSEL_BRIGHT: (0.6, 1.0)},
+    "T1w": {Tissue.FAT: (0.85, 1.0), Tissue.MUSCLE: (0.35, 0.5), Tissue.SKIN: (0.5, 0.8),
+            Tissue.VESSEL_DARK: (0.0, 0.08), Tissue.VESSEL_BRIGHT: (0.6, 1.0)},
+    "PSIR": {Tissue.FAT: (0.6, 0.8), Tissue.MUSCLE: (0.15, 0.3), Tissue.SKIN: (0.3, 0.5),
+             Tissue.VESSEL_DARK: (-0.1, 0.05), Tissue.VESSEL_BRIGHT: (0.4, 0.7)},
+}
+
 #: Whether a contrast is a magnitude image (Rician noise, non-negative) or signed (Gaussian noise).
 SIGNED: dict[str, bool] = {"T2w": False, "T1w": False, "PSIR": True}
 
@@ -47,7 +59,7 @@ def tissue_lookup(contrast: str, rng: np.random.Generator, mimic_levels: tuple[f
         float32 array indexed by :class:`Tissue` value.
     """
     means = TISSUE_MEANS[contrast]
-    table = np.zeros(len(Tissue), dtype=np.float32)
+    table = np.zeros(TABLE_SIZE, dtype=np.float32)
     for tissue, mean in means.items():
         table[tissue] = mean * rng.uniform(0.95, 1.05)
     low, high = LESION_RANGE[contrast]
@@ -58,3 +70,16 @@ def tissue_lookup(contrast: str, rng: np.random.Generator, mimic_levels: tuple[f
     table[Tissue.GREY_MATTER] = table[Tissue.CORD]  # rendered only by anatomies with grey matter
     table[Tissue.NERVE_ROOT] = table[Tissue.CORD]  # nerve tissue; rendered only by anatomies with nerve roots
     return table
+
+
+def body_lookup(contrast: str, table: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``table`` with intensities for the whole-field-of-view tissues of ``contrast`` (a copy): fat (suppressed
+    a third of the time), muscle, skin, vessels, and each random compartment at 0.5 to 2 times the soft tissue's."""
+    table = table.copy()
+    for tissue, (low, high) in BODY_RANGES[contrast].items():
+        table[tissue] = rng.uniform(low, high)
+    if rng.random() < 1 / 3:  # fat suppression
+        table[Tissue.FAT] = rng.uniform(0.0, 0.1)
+    table[COMPARTMENT_BASE:] = table[Tissue.SOFT] * rng.uniform(0.5, 2.0, TABLE_SIZE - COMPARTMENT_BASE)
+    return table
+

@@ -30,7 +30,9 @@ from scipy import ndimage
 from lesionseg.constants import CONTRASTS
 from lesionseg.synth import acquisition
 from lesionseg.synth.anatomy import Anatomy, NerveRoot, Tissue, sample_anatomy
-from lesionseg.synth.contrasts import SIGNED, tissue_lookup
+from lesionseg.synth.body import Region, sample_body
+from lesionseg.synth.contrasts import SIGNED, body_lookup, tissue_lookup
+from lesionseg.synth.tissues import COMPARTMENT_BASE, TABLE_SIZE
 from lesionseg.transforms.cropping import bounding_box, box_slices, crop_affine, expand_box
 
 
@@ -119,9 +121,12 @@ def random_intensities(
         table = tissue_lookup(contrast, rng, (rng.random(), rng.random()))
         table[Tissue.GREY_MATTER] = table[Tissue.CORD] * rng.uniform(0.85, 1.2)
         table[Tissue.NERVE_ROOT] = table[Tissue.CORD] * rng.uniform(0.85, 1.15)
-        return table, SIGNED[contrast], contrast
-    table = rng.uniform(0.0, 1.0, len(Tissue)).astype(np.float32)
+        return body_lookup(contrast, table, rng), SIGNED[contrast], contrast
+    table = rng.uniform(0.0, 1.0, TABLE_SIZE).astype(np.float32)
     table[Tissue.AIR] = rng.uniform(0.0, 0.05)
+    table[Tissue.VESSEL_DARK] = rng.uniform(0.0, 0.1)  # a flow void
+    if rng.random() < 0.5:  # compartments of one tissue with a spread of intensities, as on real scans
+        table[COMPARTMENT_BASE:] = table[Tissue.SOFT] * rng.uniform(0.5, 2.0, TABLE_SIZE - COMPARTMENT_BASE)
     while abs(table[Tissue.CORD] - table[Tissue.CSF]) < 0.25:  # the cord must be visible against its CSF
         table[Tissue.CSF] = rng.uniform(0.0, 1.0)
     cord = table[Tissue.CORD]
@@ -186,6 +191,78 @@ def _crop_around_cord(
     return [np.ascontiguousarray(a[region]) for a in arrays], crop_affine(affine, grown)
 
 
+def whole_fov_layout(
+    rng: np.random.Generator,
+) -> tuple[tuple[float, float, float], tuple[float, float, float], str, Region, tuple[float, float, float]]:
+    """A whole field of view as hospitals acquire it: field of view and voxel size (mm, RAS), kind (``axial``
+    whole-neck stack, long ``sagittal`` series, ``isotropic`` 3D volume), body region, and the sampled fraction
+    of each voxel (below 1 along the slice axis: a slice gap)."""
+    kind = str(rng.choice(["axial", "sagittal", "isotropic"], p=[0.45, 0.35, 0.2]))
+    gap = float(rng.uniform(0.6, 0.9)) if rng.random() < 0.3 else 1.0
+    if kind == "axial":
+        region = str(rng.choice(["neck", "thorax", "lumbar"], p=[0.8, 0.1, 0.1]))
+        in_plane_fov, in_plane, thickness = rng.uniform(160, 260), rng.uniform(0.6, 1.0), rng.uniform(4.0, 8.0)
+        fov = (in_plane_fov, in_plane_fov * rng.uniform(0.8, 1.0), int(rng.integers(12, 31)) * thickness)
+        return fov, (in_plane, in_plane, thickness), kind, region, (1.0, 1.0, gap)  # type: ignore[return-value]
+    if kind == "sagittal":
+        region = str(rng.choice(["neck", "thorax", "lumbar"]))
+        length, in_plane, thickness = rng.uniform(200, 320), rng.uniform(0.6, 1.2), rng.uniform(2.0, 4.0)
+        fov = (int(rng.integers(12, 21)) * thickness, length * rng.uniform(0.8, 1.0), length)
+        return fov, (thickness, in_plane, in_plane), kind, region, (gap, 1.0, 1.0)  # type: ignore[return-value]
+    region = "neck" if rng.random() < 0.7 else str(rng.choice(["thorax", "lumbar"]))
+    size = rng.uniform(0.9, 1.2)
+    fov = (rng.uniform(140, 220), rng.uniform(140, 220), rng.uniform(120, 220))
+    return fov, (size, size, size), kind, region, (1.0, 1.0, 1.0)  # type: ignore[return-value]
+
+
+def whole_fov_anatomy(rng: np.random.Generator, anatomy: Anatomy, region: Region) -> Anatomy:
+    """:func:`vary_anatomy` plus what a long field of view of ``region`` holds: vertebrae of the region's height,
+    the spine's curvature, the conus with the cauda equina below it (lumbar), and the body around the canal."""
+    varied = vary_anatomy(rng, anatomy)
+    height = anatomy.fov_mm[2]
+    changes: dict = {"centerline_amplitude_mm": (rng.uniform(0.0, 4.0), rng.uniform(2.0, max(3.0, 0.06 * height))),
+                     "centerline_period_mm": (rng.uniform(1.5, 3.0) * height, rng.uniform(1.5, 3.0) * height)}
+    if region != "neck":
+        lumbar = region == "lumbar"
+        changes["vertebra_period_mm"] = rng.uniform(30.0, 38.0) if lumbar else rng.uniform(22.0, 27.0)
+        changes["disc_height_mm"] = rng.uniform(8.0, 12.0) if lumbar else rng.uniform(5.0, 8.0)
+    if region == "lumbar":  # the conus in the upper part of a lumbar series, the cauda equina below it
+        changes.update(cord_start_mm=float(rng.uniform(-0.1, 0.3) * height), conus_taper_mm=float(rng.uniform(15, 40)),
+                       csf_margin_mm=(rng.uniform(3.0, 6.0), rng.uniform(3.0, 5.0)))
+    varied = dataclasses.replace(varied, **changes)
+    if region == "lumbar":
+        varied = dataclasses.replace(varied, nerve_roots=_sample_nerve_roots(rng, varied))
+    canal = tuple(a + m for a, m in zip(varied.cord_semi_axes_mm, varied.csf_margin_mm, strict=True))
+    return dataclasses.replace(varied, body=sample_body(rng, region, canal, height))  # type: ignore[arg-type]
+
+
+def _whole_fov_effects(
+    scan: acquisition.RenderedScan, table: np.ndarray, spacing: tuple[float, float, float], kind: str,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, list[np.ndarray], np.ndarray, list[str]]:
+    """Coil shading, fat-suppression failure and wrap-around on a whole-field-of-view scan: the image, the
+    lesion and cord fractions (cropped alike) and the affine."""
+    image, fractions, affine, effects = scan.image, [scan.lesion_fraction, scan.cord_fraction], scan.affine, []
+    if rng.random() < 0.4:
+        image = acquisition.coil_shading(image, spacing, float(rng.uniform(60.0, 200.0)))
+        effects.append("coil shading")
+    if table[Tissue.FAT] < 0.15 and rng.random() < 0.5:
+        extra = float(rng.uniform(0.3, 0.8) * np.abs(table).max())
+        image = acquisition.fat_suppression_failure(image, scan.fat_fraction, extra, int(rng.integers(2**31 - 1)))
+        effects.append("fat suppression failure")
+    if rng.random() < 0.25:
+        axis = int(rng.choice([0, 1] if kind == "axial" else [1, 2]))
+        fold = int(rng.uniform(0.05, 0.15) * image.shape[axis])
+        if fold > 0:
+            image = acquisition.wrap_around(image, axis, fold)
+            kept = np.arange(fold, scan.image.shape[axis] - fold)
+            fractions = [np.take(f, kept, axis=axis) for f in fractions]
+            affine = affine.copy()
+            affine[:3, 3] += affine[:3, axis] * fold
+            effects.append("wrap-around")
+    return image, fractions, affine, effects
+
+
 def random_phantom(
     rng: np.random.Generator,
     *,
@@ -194,28 +271,48 @@ def random_phantom(
     max_lesions: int = 6,
     p_no_lesion: float = 0.15,
     max_mimics: int = 3,
+    p_whole_fov: float = 0.0,
 ) -> RandomizedPhantom:
-    """Draw and render one domain-randomised phantom (see the module docstring)."""
-    fov = (rng.uniform(36.0, 70.0), rng.uniform(48.0, 80.0), rng.uniform(64.0, 140.0))
+    """Draw and render one domain-randomised phantom (see the module docstring); ``p_whole_fov``: probability of
+    a whole field of view (:func:`whole_fov_layout`) with the body around the canal."""
+    whole = p_whole_fov > 0 and rng.random() < p_whole_fov
+    if whole:
+        fov, spacing, kind, region, sampled = whole_fov_layout(rng)
+    else:
+        fov, sampled = (rng.uniform(36.0, 70.0), rng.uniform(48.0, 80.0), rng.uniform(64.0, 140.0)), (1.0, 1.0, 1.0)
     anatomy = sample_anatomy(rng, fov, max_lesions=max_lesions, p_no_lesion=p_no_lesion, max_mimics=max_mimics)
-    anatomy = vary_anatomy(rng, anatomy)
-    spacing, kind = random_spacing(rng)
+    if whole:
+        anatomy = whole_fov_anatomy(rng, anatomy, region)
+    else:
+        anatomy = vary_anatomy(rng, anatomy)
+        spacing, kind = random_spacing(rng)
+        if p_whole_fov > 0 and rng.random() < 0.5:  # the neighbours of the canal (vessels, facets, muscles)
+            canal = tuple(a + m for a, m in zip(anatomy.cord_semi_axes_mm, anatomy.csf_margin_mm, strict=True))
+            anatomy = dataclasses.replace(anatomy, body=sample_body(rng, "neck", canal, fov[2]))  # type: ignore[arg-type]
     table, signed, contrast = random_intensities(rng, p_known_contrast, contrasts)
-    scan = acquisition.render(anatomy, table, spacing, tuple(rng.uniform(-15.0, 15.0, size=3)))
+    offset = tuple(rng.uniform(-15.0, 15.0, size=3))
+    scan = acquisition.render(anatomy, table, spacing, offset, subvoxel_mm=1.25 if whole else acquisition.SUBVOXEL_MM,
+                              sampled_fraction=sampled)
+    effects: list[str] = []
+    if whole:
+        image, (lesion_fraction, cord_fraction), affine, effects = _whole_fov_effects(scan, table, spacing, kind, rng)
+    else:
+        image, lesion_fraction, cord_fraction, affine = scan.image, scan.lesion_fraction, scan.cord_fraction, scan.affine
     seed = int(rng.integers(2**31 - 1))
-    image = acquisition.add_bias_field(scan.image, float(rng.uniform(0.0, 0.6)), seed)
+    image = acquisition.add_bias_field(image, float(rng.uniform(0.0, 0.6)), seed)
     noise = float(rng.uniform(0.005, 0.08))
     image = acquisition.add_noise(image, noise * float(np.abs(table).max()), signed=signed, seed=seed + 1)
     image = _texture(image, rng)
     image, artefacts = _artefacts(image, rng, signed)
-    lesion = (scan.lesion_fraction >= 0.5).astype(np.uint8)
-    cord = ((scan.cord_fraction >= 0.5) | (lesion > 0)).astype(np.uint8)
-    affine = scan.affine
-    if rng.random() < 0.25:  # a small field of view around the cord, as on many axial acquisitions
+    lesion = (lesion_fraction >= 0.5).astype(np.uint8)
+    cord = ((cord_fraction >= 0.5) | (lesion > 0)).astype(np.uint8)
+    if not whole and rng.random() < 0.25:  # a small field of view around the cord, as on many axial acquisitions
         (image, lesion, cord), affine = _crop_around_cord([image, lesion, cord], affine, spacing, rng)
         artefacts.append("small field of view")
     description = {"contrast": contrast, "signed": signed, "spacing_mm": [round(s, 2) for s in spacing],
-                   "resolution": kind, "noise": round(noise, 3), "artefacts": artefacts,
+                   "resolution": kind, "noise": round(noise, 3), "artefacts": effects + artefacts,
                    "lesions": len(anatomy.lesions), "mimics": len(anatomy.mimics),
-                   "conus": bool(np.isfinite(anatomy.cord_start_mm)), "nerve_roots": len(anatomy.nerve_roots)}
+                   "conus": bool(np.isfinite(anatomy.cord_start_mm)), "nerve_roots": len(anatomy.nerve_roots),
+                   "body": anatomy.body.region if anatomy.body is not None else None,
+                   "field_of_view_mm": [round(float(f), 1) for f in fov]}
     return RandomizedPhantom(image=image, lesion=lesion, cord=cord, affine=affine, description=description)

@@ -47,7 +47,8 @@ def _phantom(phantom_dataset: Path, subject: str = "sub-002"):  # noqa: ANN202
 def test_lesions_stay_inside_the_dilated_cord(phantom_dataset: Path) -> None:
     image, cord = _phantom(phantom_dataset)
     everywhere = _constant_predictor(10.0)  # would call every voxel a lesion
-    result = CascadePredictor(None, everywhere).predict_loaded(image, cord_mask=cord)
+    no_share_rule = everywhere.config.cascade.model_copy(update={"min_cord_fraction": 0.0})
+    result = CascadePredictor(None, everywhere, cascade=no_share_rule).predict_loaded(image, cord_mask=cord)
     allowed = dilate_mm(cord, image.spacing_mm, everywhere.config.cascade.cord_dilation_mm)
     assert result.lesion.mask.any()
     assert not (result.lesion.mask & (1 - allowed)).any()
@@ -55,11 +56,66 @@ def test_lesions_stay_inside_the_dilated_cord(phantom_dataset: Path) -> None:
     assert result.lesion.mask.shape == image.data.shape
 
 
+def test_a_lesion_mostly_outside_the_cord_is_dropped(phantom_dataset: Path) -> None:
+    image, cord = _phantom(phantom_dataset)
+    everywhere = _constant_predictor(10.0)  # one 'lesion': the whole dilated cord, mostly CSF around a thin cord
+    result = CascadePredictor(None, everywhere).predict_loaded(image, cord_mask=cord)
+    assert not result.lesion.mask.any()
+    assert "50%" in result.lesion_rule and "3 mm3" in result.lesion_rule
+
+
+def test_keep_lesions_in_cord_counts_each_lesions_share() -> None:
+    from lesionseg.inference.lesions import keep_lesions_in_cord
+
+    cord = np.zeros((20, 20, 20), dtype=np.uint8)
+    cord[5:15, 5:15, :] = 1
+    mask = np.zeros_like(cord)
+    mask[6:9, 6:9, 2:5] = 1  # all inside
+    mask[13:17, 8:10, 10:12] = 1  # half inside (rows 13, 14 of 13..16)
+    mask[16:19, 16:19, 16:19] = 1  # outside
+    kept = keep_lesions_in_cord(mask, cord, min_fraction=0.5)
+    assert kept[7, 7, 3] and kept[15, 9, 11] and not kept[17, 17, 17]
+    assert not keep_lesions_in_cord(mask, cord, min_fraction=0.6)[15, 9, 11]
+    assert (keep_lesions_in_cord(mask, cord, min_fraction=0.0) == mask).all()
+
+
+class _BlobLogits(torch.nn.Module):
+    """A 'localiser' that fires on a fixed block of its (working-grid) input only."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = torch.full_like(x, -10.0)
+        logits[..., 8:12, 10:14, 20:30] = 10.0
+        return logits
+
+
+def test_a_localiser_bounds_where_the_cord_model_runs(phantom_dataset: Path) -> None:
+    from lesionseg.inference.cascade import predict_cord
+    from lesionseg.transforms.cropping import crop_box_around
+    from lesionseg.transforms.postprocessing import keep_largest_component
+
+    image, _ = _phantom(phantom_dataset)
+    localizer = Predictor(_BlobLogits(), load_config(CONFIGS / "tiny.yaml"), device="cpu")
+    found = localizer.predict_loaded(image).mask
+    assert found.any() and not found.all()
+    margin = (2.0, 2.0, 2.0)
+    cord = predict_cord(_constant_predictor(10.0), image, localizer, margin)  # a cord model firing everywhere
+    expected = crop_box_around(keep_largest_component(found), image.spacing_mm, margin)
+    assert bounding_box(cord.mask) == expected  # exactly the box of the largest finding, grown by the margin
+    (x0, x1), (y0, y1), (z0, z1) = expected
+    assert cord.mask.sum() == (x1 - x0) * (y1 - y0) * (z1 - z0) < cord.mask.size
+    whole = predict_cord(_constant_predictor(10.0), image)  # without a localiser: the whole image
+    assert whole.mask.all()
+    nothing = Predictor(_ConstantLogits(-10.0), load_config(CONFIGS / "tiny.yaml"), device="cpu")
+    assert predict_cord(_constant_predictor(10.0), image, nothing, margin).mask.all()  # no finding: whole image
+
+
 def test_an_image_goes_to_the_lesion_model_of_its_contrast(phantom_dataset: Path) -> None:
     from dataclasses import replace
 
     image, cord = _phantom(phantom_dataset)
-    cascade = CascadePredictor(None, _constant_predictor(-10.0), lesion_by_contrast={"PSIR": _constant_predictor(10.0)})
+    rules = load_config(CONFIGS / "tiny.yaml", ["cascade.min_cord_fraction=0"]).cascade  # constant 'lesions'
+    cascade = CascadePredictor(None, _constant_predictor(-10.0), cascade=rules,
+                               lesion_by_contrast={"PSIR": _constant_predictor(10.0)})
     psir = cascade.predict_loaded(replace(image, contrast="PSIR"), cord_mask=cord)
     assert psir.lesion.mask.any() and psir.lesion_contrast == "PSIR"
     for contrast in ("T2w", None):  # another contrast, or none known: the general model
@@ -69,7 +125,7 @@ def test_an_image_goes_to_the_lesion_model_of_its_contrast(phantom_dataset: Path
 
 def test_without_restriction_the_crop_bounds_the_lesions(phantom_dataset: Path) -> None:
     image, cord = _phantom(phantom_dataset)
-    config = load_config(CONFIGS / "tiny.yaml", ["cascade.restrict_to_cord=false"])
+    config = load_config(CONFIGS / "tiny.yaml", ["cascade.restrict_to_cord=false", "cascade.min_cord_fraction=0"])
     result = CascadePredictor(None, _constant_predictor(10.0), cascade=config.cascade).predict_loaded(image, cord_mask=cord)
     (x0, x1), (y0, y1), (z0, z1) = result.box
     assert result.lesion.mask.sum() == (x1 - x0) * (y1 - y0) * (z1 - z0)
@@ -174,3 +230,11 @@ def test_cascade_bundle_folder_and_cli(trained_tiny_cord_model: Path, trained_ti
     assert result.exit_code == 0, result.output
     assert len(list((tmp_path / "out").rglob("*_seg.nii.gz"))) == 3
     assert len(list((tmp_path / "out").rglob("*_lesionseg.nii.gz"))) == 3
+    shutil.copytree(trained_tiny_cord_model, bundle / "localizer")  # a cord model as the bundle's localiser
+    assert bundle_stages(bundle)[-1] == "localizer"
+    assert load_pipeline(bundle, device="cpu").localizer is not None
+    shutil.copytree(trained_tiny_model, bundle / "wrong", dirs_exist_ok=True)
+    shutil.rmtree(bundle / "localizer")
+    shutil.copytree(trained_tiny_model, bundle / "localizer")  # a lesion model as the localiser: refused
+    with pytest.raises(ModelError, match="a lesion model given as the cascade's cord model"):
+        load_pipeline(bundle, device="cpu")

@@ -1,0 +1,116 @@
+"""Whole-field-of-view phantoms: the body around the canal, the acquisitions hospitals send, acquisition effects,
+and masks that stay exact."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from lesionseg.synth import acquisition
+from lesionseg.synth.anatomy import sample_anatomy
+from lesionseg.synth.body import sample_body
+from lesionseg.synth.contrasts import body_lookup, tissue_lookup
+from lesionseg.synth.randomized import random_phantom, whole_fov_anatomy, whole_fov_layout
+from lesionseg.synth.tissues import COMPARTMENT_BASE, Tissue
+
+
+def _neck(seed: int = 0, fov=(180.0, 160.0, 40.0)):  # noqa: ANN001, ANN202
+    rng = np.random.default_rng(seed)
+    return whole_fov_anatomy(rng, sample_anatomy(rng, fov, max_lesions=3, p_no_lesion=0.0), "neck")
+
+
+def _axial_plane(anatomy, spacing: float = 1.0):  # noqa: ANN001, ANN202
+    x = (np.arange(int(anatomy.fov_mm[0] / spacing)) - anatomy.fov_mm[0] / spacing / 2) * spacing
+    y = (np.arange(int(anatomy.fov_mm[1] / spacing)) - anatomy.fov_mm[1] / spacing / 2) * spacing
+    return anatomy.render(x[:, None, None], y[None, :, None], np.array([[[0.0]]]))[..., 0]
+
+
+def test_layouts_cover_the_acquisitions_hospitals_send() -> None:
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(200):
+        fov, spacing, kind, region, sampled = whole_fov_layout(rng)
+        seen.add((kind, region))
+        if kind == "axial":
+            assert 160 <= fov[0] <= 260 and 4 <= spacing[2] <= 8 and 12 <= round(fov[2] / spacing[2]) <= 30
+            assert sampled[:2] == (1.0, 1.0) and 0.6 <= sampled[2] <= 1.0
+        elif kind == "sagittal":
+            assert 200 <= fov[2] <= 320 and 2 <= spacing[0] <= 4
+        else:
+            assert max(spacing) - min(spacing) < 1e-9
+    assert {kind for kind, _ in seen} == {"axial", "sagittal", "isotropic"}
+    assert {("sagittal", region) for region in ("neck", "thorax", "lumbar")} <= seen
+
+
+def test_the_neck_holds_the_anatomy_around_the_canal() -> None:
+    tissue = _axial_plane(_neck())
+    present = set(np.unique(tissue).tolist())
+    for expected in (Tissue.SKIN, Tissue.FAT, Tissue.MUSCLE, Tissue.BONE, Tissue.CSF, Tissue.CORD, Tissue.AIR):
+        assert expected in present, expected.name
+    assert Tissue.VESSEL_DARK in present or Tissue.VESSEL_BRIGHT in present
+    compartments = [value for value in present if value >= COMPARTMENT_BASE]
+    assert len(compartments) >= 2  # the remaining soft tissue is never one flat class
+    assert Tissue.SOFT not in present  # every soft-tissue voxel belongs to a compartment
+
+
+def test_the_body_never_changes_the_cord_or_the_lesions() -> None:
+    anatomy = _neck(seed=3)
+    bare = dataclasses.replace(anatomy, body=None)
+    table = tissue_lookup("T2w", np.random.default_rng(0))
+    with_body = acquisition.render(anatomy, body_lookup("T2w", table, np.random.default_rng(1)), (1.0, 1.0, 4.0))
+    without = acquisition.render(bare, table, (1.0, 1.0, 4.0))
+    assert np.array_equal(with_body.cord_fraction, without.cord_fraction)
+    assert np.array_equal(with_body.lesion_fraction, without.lesion_fraction)
+    assert with_body.lesion_fraction.any() and with_body.fat_fraction.any() and not without.fat_fraction.any()
+
+
+@pytest.mark.parametrize("region", ["thorax", "lumbar"])
+def test_lower_regions_have_their_own_organs(region: str) -> None:
+    body = sample_body(np.random.default_rng(1), region, (9.0, 7.0), 250.0)
+    assert body.outline.semi_axes_mm[0] > 100  # a trunk, not a neck
+    if region == "thorax":
+        assert len(body.airways) == 2  # the lungs
+    else:
+        assert len(body.organs) >= 3  # bowel loops
+
+
+def test_a_lumbar_series_ends_the_cord_at_a_conus_above_the_cauda_equina() -> None:
+    rng = np.random.default_rng(5)
+    anatomy = whole_fov_anatomy(rng, sample_anatomy(rng, (40.0, 240.0, 280.0)), "lumbar")
+    assert np.isfinite(anatomy.cord_start_mm) and anatomy.conus_taper_mm >= 15
+    assert any(root.end_mm[2] < anatomy.cord_start_mm for root in anatomy.nerve_roots)
+
+
+def test_wrap_around_folds_the_cut_signal_onto_the_opposite_side() -> None:
+    image = np.arange(40, dtype=np.float32).reshape(10, 4, 1).repeat(3, axis=2)
+    wrapped = acquisition.wrap_around(image, 0, 2)
+    assert wrapped.shape == (6, 4, 3)
+    assert np.isclose(wrapped.sum(), image.sum())  # nothing lost, only moved
+    assert np.allclose(wrapped[-2:], image[8:10] * 0 + image[6:8] + image[0:2])
+    assert np.allclose(wrapped[:2], image[2:4] + image[8:10])
+
+
+def test_coil_shading_falls_off_towards_anterior() -> None:
+    shaded = acquisition.coil_shading(np.ones((4, 50, 3), dtype=np.float32), (1.0, 2.0, 1.0), 60.0)
+    profile = shaded[0, :, 0]
+    assert profile[0] == pytest.approx(1.0) and np.all(np.diff(profile) < 0)
+    assert profile[30] == pytest.approx(np.exp(-1.0), rel=1e-5)  # 60 mm anterior
+
+
+def test_slice_gaps_sample_only_the_slice_itself() -> None:
+    anatomy = _neck(seed=2, fov=(60.0, 60.0, 40.0))
+    table = body_lookup("T2w", tissue_lookup("T2w", np.random.default_rng(0)), np.random.default_rng(0))
+    full = acquisition.render(anatomy, table, (1.0, 1.0, 8.0))
+    thin = acquisition.render(anatomy, table, (1.0, 1.0, 8.0), sampled_fraction=(1.0, 1.0, 0.5))
+    assert full.image.shape == thin.image.shape and not np.allclose(full.image, thin.image)
+
+
+def test_whole_fov_phantoms_are_reproducible_with_exact_masks() -> None:
+    first = random_phantom(np.random.default_rng(11), p_whole_fov=1.0)
+    again = random_phantom(np.random.default_rng(11), p_whole_fov=1.0)
+    assert np.array_equal(first.image, again.image) and first.description == again.description
+    assert first.description["body"] in ("neck", "thorax", "lumbar")
+    assert first.cord.shape == first.image.shape == first.lesion.shape
+    assert first.cord.any() and not (first.lesion & (1 - first.cord)).any()
