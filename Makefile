@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 TORCH := torch==2.13.0
 DEMO_DIR ?= demo-output
 REAL ?= ../shared/data/real
+FULLFOV ?= ../shared/data/real-fullfov
 
 .PHONY: demo demo-train test install clean
 
@@ -30,6 +31,10 @@ demo: $(STAMP)
 		$(BIN)/lesionseg infer $(REAL)/sct-errsm30/t2/t2.nii.gz $(REAL)/sct-errsm30/t2s/t2s.nii.gz --out $(DEMO_DIR)/real; \
 		echo "real scans: $(DEMO_DIR)/real/index.html"; \
 	else echo "$(REAL) not found: demo on phantoms only"; fi
+	@if [ -d "$(FULLFOV)" ]; then \
+		$(BIN)/lesionseg infer $(FULLFOV)/sub-01_acq-MToff_MTS.nii.gz --out $(DEMO_DIR)/real-fullfov; \
+		echo "a whole-neck axial scan: $(DEMO_DIR)/real-fullfov/index.html"; \
+	else echo "$(FULLFOV) not found: no whole-field-of-view scan"; fi
 	$(BIN)/lesionseg infer $(DEMO_DIR)/phantoms --out $(DEMO_DIR)/pred
 	$(BIN)/lesionseg evaluate --pred $(DEMO_DIR)/pred --gt $(DEMO_DIR)/phantoms --out $(DEMO_DIR)/eval
 	@echo "phantoms: $(DEMO_DIR)/pred/index.html (masks and reports), $(DEMO_DIR)/eval/report.html (Dice)"

@@ -177,6 +177,8 @@ class CascadeConfig(_Section):
     min_lesion_mm3: float = Field(3.0, ge=0)
     #: the box around a cord localiser's finding in which the cord model runs (a bundle's ``localizer/``)
     localizer_margin_mm: tuple[float, float, float] = (20.0, 20.0, 10.0)
+    #: the cord model's cord is kept only within this distance of the localiser's finding
+    localizer_dilation_mm: float = Field(6.0, ge=0)
 
 
 class FPReductionConfig(_Section):
@@ -239,6 +241,9 @@ class SynthConfig(_Section):
     max_mimics: int = Field(0, ge=0)
     random_orientation: bool = True
     acquisition: dict[str, AcquisitionConfig] = Field(default_factory=_default_acquisitions)
+    #: the body around the canal (a whole field of view: set ``fov_mm`` to e.g. [220, 220, 110]); None: the
+    #: small phantoms' neck ellipse
+    body: Literal["neck", "thorax", "lumbar"] | None = None
 
     @model_validator(mode="after")
     def _acquisition_for_each_contrast(self) -> SynthConfig:

@@ -27,6 +27,7 @@ import numpy as np
 from lesionseg.evaluation.cord_qc import component_count, cord_coverage, cross_sectional_areas_mm2
 from lesionseg.evaluation.metrics import dice
 from lesionseg.inference.cascade import CascadePredictor, load_pipeline
+from lesionseg.inference.predictor import Predictor
 from lesionseg.io.nifti import load_image, load_label_for, strip_nifti_extension
 from lesionseg.io.registry import default_model
 from lesionseg.reporting.figures import acquisition_axis, montage
@@ -100,7 +101,10 @@ def check_scan(pipeline: CascadePredictor, path: Path, name: str, out: Path, man
     masks = {"cord": (cord, "cyan"), "lesion": (lesion, "red")}
     if truth is not None:
         masks["manual cord"] = (truth, "yellow")
-    figure = montage(image.data, masks, axis=acquisition_axis(image.data.shape), spacing_mm=image.spacing_mm,
+    axis = acquisition_axis(image.data.shape)
+    few = image.data.shape[axis] <= 30  # a whole-neck stack: large panels, to see the cord in a 23 cm field
+    figure = montage(image.data, masks, axis=axis, spacing_mm=image.spacing_mm, columns=6 if few else 10,
+                     panel_inches=3.4 if few else 2.0,
                      title=f"{name}: cord on {coverage.with_cord}/{check.slices_spanned} slices, "
                            f"{check.components} component(s), {count} lesion(s)")
     figure.savefig(out / "montages" / f"{name}.png", dpi=70)
@@ -159,11 +163,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--model", type=Path, default=None, help="a cascade bundle (default: the shipped default)")
+    parser.add_argument("--localizer", type=Path, default=None,
+                        help="a cord localiser (model folder or checkpoint) to use instead of the bundle's own")
     parser.add_argument("--shared", type=Path, default=SHARED, help="the shared data folder (holds real, real-fullfov)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     (args.out / "montages").mkdir(parents=True, exist_ok=True)
     pipeline = load_pipeline(args.model or default_model(), device="cpu")
+    if args.localizer is not None:
+        pipeline.localizer = Predictor.from_model(args.localizer, device="cpu")
     checks = run_checks(pipeline, args.shared, args.out)
     (args.out / "results.json").write_text(json.dumps([asdict(c) for c in checks], indent=1) + "\n")
     table = markdown(checks)

@@ -58,21 +58,25 @@ class CascadePrediction:
 
 def predict_cord(
     cord: Predictor, image: LoadedImage, localizer: Predictor | None = None,
-    margin_mm: tuple[float, float, float] = (20.0, 20.0, 10.0),
+    cascade: CascadeConfig | None = None,
 ) -> Prediction:
-    """A cord model's prediction on ``image``, reduced to its largest connected component; with a ``localizer``,
-    the cord model runs only in the box of the localiser's largest component grown by ``margin_mm`` (the whole
-    image when the localiser finds nothing)."""
-    box = None
-    if localizer is not None:
-        found = keep_largest_component(localizer.predict_loaded(image).mask)
-        box = crop_box_around(found, image.spacing_mm, margin_mm)
+    """A cord model's prediction on ``image``, reduced to its largest connected component.
+
+    With a ``localizer``, the cord model runs only in the box of the localiser's largest component grown by
+    ``cascade.localizer_margin_mm`` (normalised on its own), and keeps only voxels within
+    ``cascade.localizer_dilation_mm`` of that component: the localiser says which tube is the cord, the cord
+    model delineates it. When the localiser finds nothing, the cord model runs on the whole image.
+    """
+    cascade = cascade or CascadeConfig()
+    found = keep_largest_component(localizer.predict_loaded(image).mask) if localizer is not None else None
+    box = crop_box_around(found, image.spacing_mm, cascade.localizer_margin_mm) if found is not None else None
     if box is None:
         probabilities, _, seconds = cord.predict_array_with_variance(image.data, image.affine, image.contrast)
     else:
         region = box_slices(box)
         part, _, seconds = cord.predict_array_with_variance(
             np.ascontiguousarray(image.data[region]), crop_affine(image.affine, box), image.contrast)
+        part *= dilate_mm(found[region], image.spacing_mm, cascade.localizer_dilation_mm)
         probabilities = np.zeros(image.data.shape, dtype=np.float32)
         probabilities[region] = part
     largest = keep_largest_component(cord.threshold(probabilities, image.spacing_mm))
@@ -162,7 +166,7 @@ class CascadePredictor:
         """
         if self.cord is None:
             raise ValueError("this cascade has no cord model; pass cord_mask")
-        return predict_cord(self.cord, image, self.localizer, self.cascade.localizer_margin_mm)
+        return predict_cord(self.cord, image, self.localizer, self.cascade)
 
     def predict_loaded(self, image: LoadedImage, *, cord_mask: np.ndarray | None = None) -> CascadePrediction:
         """Run the cascade on a loaded image; ``cord_mask`` (canonical grid) skips the cord model."""

@@ -51,6 +51,9 @@ class Body:
         organs: soft-tissue organs painted as muscle-like tissue (oesophagus wall, thyroid, bowel).
         dark_vessels, bright_vessels: flow voids and inflow-bright vessels (carotid, jugular, vertebral, aorta).
         compartment_points: ``(K, 3)`` Voronoi seeds ``(u, v, z)`` of the random compartments.
+        decoys: tubes that look like a cord in its CSF (a core of the cord's intensity in a ring of the CSF's,
+            ``decoy_ring_mm`` thick) outside the canal, so that only the context (the spine around it) says which
+            tube is the cord, as bright jugular veins and lymph nodes beside the real cord do on axial scans.
     """
 
     region: Region
@@ -65,6 +68,8 @@ class Body:
     dark_vessels: tuple[Ellipse, ...]
     bright_vessels: tuple[Ellipse, ...]
     compartment_points: tuple[tuple[float, float, float], ...]
+    decoys: tuple[Ellipse, ...] = ()
+    decoy_ring_mm: float = 2.0
 
 
 def _pair(center: tuple[float, float], semi: tuple[float, float], angle: float = 0.0) -> tuple[Ellipse, Ellipse]:
@@ -125,8 +130,13 @@ def sample_body(rng: np.random.Generator, region: Region, canal_semi_axes_mm: tu
         for _ in range(int(rng.integers(3, 8))):  # bowel loops
             organs.append(Ellipse((rng.uniform(-0.6, 0.6) * half_width, front + rng.uniform(30, 1.6 * half_depth)),
                                   (rng.uniform(10, 30), rng.uniform(8, 20))))
+    for _ in range(int(rng.integers(2, 9))):  # lymph nodes and small vessels, anywhere in the soft tissue
+        vessels.append(Ellipse(_soft_tissue_point(rng, half_width, front, posterior), (rng.uniform(2, 5),) * 2))
     for vessel in vessels:
         (bright if rng.random() < 0.5 else dark).append(vessel)
+    decoys = tuple(Ellipse(_soft_tissue_point(rng, half_width, front, posterior),
+                           (rng.uniform(3.0, 6.5), rng.uniform(2.5, 5.0)), rng.uniform(0, np.pi))
+                   for _ in range(int(rng.integers(1, 5))))
     count = int(rng.integers(3, MAX_COMPARTMENTS + 1))
     points = np.column_stack([rng.uniform(-half_width, half_width, count),
                               rng.uniform(-posterior, 2 * half_depth - posterior, count),
@@ -135,7 +145,16 @@ def sample_body(rng: np.random.Generator, region: Region, canal_semi_axes_mm: tu
                 fat_mm=float(rng.uniform(2.0, 12.0)), fat_plane_mm=float(rng.uniform(0.8, 2.5)),
                 vertebral_body=vertebral_body, muscles=tuple(muscles), airways=tuple(airways), organs=tuple(organs),
                 dark_vessels=tuple(dark), bright_vessels=tuple(bright),
-                compartment_points=tuple(tuple(float(c) for c in p) for p in points))
+                compartment_points=tuple(tuple(float(c) for c in p) for p in points),
+                decoys=decoys, decoy_ring_mm=float(rng.uniform(1.0, 3.5)))
+
+
+def _soft_tissue_point(rng: np.random.Generator, half_width: float, front: float, posterior: float) -> tuple[float, float]:
+    """A point of the soft tissue beside or in front of the spine (never in the canal or the vertebral body)."""
+    side = rng.choice([-1.0, 1.0])
+    if rng.random() < 0.6:  # beside the vertebral body and in front of it, where the great vessels run
+        return float(side * rng.uniform(16.0, 0.75 * half_width)), float(rng.uniform(0.0, front + 35.0))
+    return float(side * rng.uniform(18.0, 0.7 * half_width)), float(-rng.uniform(10.0, 0.8 * posterior))
 
 
 def paint_body(tissue: np.ndarray, u: np.ndarray, v: np.ndarray, z: np.ndarray, body: Body) -> None:
@@ -162,6 +181,9 @@ def paint_body(tissue: np.ndarray, u: np.ndarray, v: np.ndarray, z: np.ndarray, 
         paint(vessel.inside(u, v) & deep, Tissue.VESSEL_DARK)
     for vessel in body.bright_vessels:
         paint(vessel.inside(u, v) & deep, Tissue.VESSEL_BRIGHT)
+    for decoy in body.decoys:
+        paint(decoy.inside(u, v, body.decoy_ring_mm) & deep, Tissue.DECOY_RING)
+        paint(decoy.inside(u, v) & deep, Tissue.DECOY_CORE)
 
 
 def _compartments(u: np.ndarray, v: np.ndarray, z: np.ndarray, points: tuple[tuple[float, float, float], ...],

@@ -80,6 +80,8 @@ def body_lookup(contrast: str, table: np.ndarray, rng: np.random.Generator) -> n
         table[tissue] = rng.uniform(low, high)
     if rng.random() < 1 / 3:  # fat suppression
         table[Tissue.FAT] = rng.uniform(0.0, 0.1)
+    table[Tissue.DECOY_CORE] = table[Tissue.CORD] * rng.uniform(0.85, 1.15)  # a cord in its CSF, outside the canal
+    table[Tissue.DECOY_RING] = table[Tissue.CSF] * rng.uniform(0.7, 1.1)
     table[COMPARTMENT_BASE:] = table[Tissue.SOFT] * rng.uniform(0.5, 2.0, TABLE_SIZE - COMPARTMENT_BASE)
     return table
 

@@ -14,6 +14,7 @@ first ones. All contrasts of a subject share anatomy and lesions.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,10 +27,13 @@ from lesionseg.io.atomic import atomic_write_text
 from lesionseg.io.nifti import save_image
 from lesionseg.synth import acquisition
 from lesionseg.synth.anatomy import Anatomy, sample_anatomy
-from lesionseg.synth.contrasts import SIGNED, tissue_lookup
+from lesionseg.synth.body import sample_body
+from lesionseg.synth.contrasts import SIGNED, body_lookup, tissue_lookup
 
 #: Stable per-contrast stream ids for seeding (independent of the order contrasts are asked for).
 _CONTRAST_STREAM = {"T2w": 1, "T1w": 2, "PSIR": 3}
+#: Stream id of a subject's body (``synth.body``).
+_BODY_STREAM = 9
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,6 +80,8 @@ def make_phantom(
 ) -> Phantom:
     """Render and acquire one contrast of ``anatomy``."""
     table = tissue_lookup(contrast, rng, anatomy.mimic_levels)
+    if anatomy.body is not None:  # drawn from a stream of its own: the rest of the phantom is as without a body
+        table = body_lookup(contrast, table, rng.spawn(1)[0])
     offset_mm = tuple(rng.uniform(-20.0, 20.0, size=3))
     scan = acquisition.render(anatomy, table, acquisition_config.spacing_mm, offset_mm)
     seed = int(rng.integers(2**31 - 1))
@@ -106,6 +112,10 @@ def make_subject(out: Path, index: int, config: SynthConfig) -> SubjectSummary:
         subject_rng(config.seed, index), config.fov_mm, max_lesions=config.max_lesions, p_no_lesion=config.p_no_lesion,
         max_mimics=config.max_mimics,
     )
+    if config.body is not None:
+        canal = tuple(a + m for a, m in zip(anatomy.cord_semi_axes_mm, anatomy.csf_margin_mm, strict=True))
+        body = sample_body(subject_rng(config.seed, index, _BODY_STREAM), config.body, canal, config.fov_mm[2])
+        anatomy = dataclasses.replace(anatomy, body=body)
     files: list[str] = []
     lesion_voxels: dict[str, int] = {}
     for contrast in config.contrasts:

@@ -130,6 +130,8 @@ def random_intensities(
     while abs(table[Tissue.CORD] - table[Tissue.CSF]) < 0.25:  # the cord must be visible against its CSF
         table[Tissue.CSF] = rng.uniform(0.0, 1.0)
     cord = table[Tissue.CORD]
+    table[Tissue.DECOY_CORE] = cord + rng.uniform(-0.1, 0.1)  # cord-like tubes outside the canal
+    table[Tissue.DECOY_RING] = table[Tissue.CSF] + rng.uniform(-0.15, 0.15)
     # MS lesions hold more water: their signal moves from the cord's towards the CSF's, whatever the contrast
     # (hyperintense on T2w where CSF is bright, hypointense on T1w and PSIR where it is dark)
     sign = 1.0 if table[Tissue.CSF] > cord else -1.0

@@ -29,10 +29,12 @@ class Tissue(IntEnum):
     SKIN = 13
     VESSEL_DARK = 14
     VESSEL_BRIGHT = 15
+    DECOY_CORE = 16
+    DECOY_RING = 17
 
 
 #: Class value of the first random compartment of the soft tissue.
-COMPARTMENT_BASE = 16
+COMPARTMENT_BASE = 18
 #: At most this many random compartments.
 MAX_COMPARTMENTS = 8
 #: Length of an intensity table (one entry per class value).

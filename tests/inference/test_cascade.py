@@ -11,7 +11,7 @@ import torch
 from typer.testing import CliRunner
 
 from lesionseg.cli.main import app
-from lesionseg.config import load_config
+from lesionseg.config import CascadeConfig, load_config
 from lesionseg.inference.batch import BatchOptions, run_batch
 from lesionseg.inference.cascade import CascadePredictor, load_pipeline
 from lesionseg.inference.fp_reduction import FalsePositiveFilter
@@ -98,15 +98,19 @@ def test_a_localiser_bounds_where_the_cord_model_runs(phantom_dataset: Path) -> 
     found = localizer.predict_loaded(image).mask
     assert found.any() and not found.all()
     margin = (2.0, 2.0, 2.0)
-    cord = predict_cord(_constant_predictor(10.0), image, localizer, margin)  # a cord model firing everywhere
+    rules = CascadeConfig(localizer_margin_mm=margin, localizer_dilation_mm=50.0)  # the box alone bounds the cord
+    cord = predict_cord(_constant_predictor(10.0), image, localizer, rules)  # a cord model firing everywhere
     expected = crop_box_around(keep_largest_component(found), image.spacing_mm, margin)
     assert bounding_box(cord.mask) == expected  # exactly the box of the largest finding, grown by the margin
     (x0, x1), (y0, y1), (z0, z1) = expected
     assert cord.mask.sum() == (x1 - x0) * (y1 - y0) * (z1 - z0) < cord.mask.size
+    near = predict_cord(_constant_predictor(10.0), image, localizer, CascadeConfig(localizer_margin_mm=margin,
+                                                                                    localizer_dilation_mm=0.0))
+    assert np.array_equal(near.mask, keep_largest_component(found))  # only the finding itself
     whole = predict_cord(_constant_predictor(10.0), image)  # without a localiser: the whole image
     assert whole.mask.all()
     nothing = Predictor(_ConstantLogits(-10.0), load_config(CONFIGS / "tiny.yaml"), device="cpu")
-    assert predict_cord(_constant_predictor(10.0), image, nothing, margin).mask.all()  # no finding: whole image
+    assert predict_cord(_constant_predictor(10.0), image, nothing, rules).mask.all()  # no finding: whole image
 
 
 def test_an_image_goes_to_the_lesion_model_of_its_contrast(phantom_dataset: Path) -> None:

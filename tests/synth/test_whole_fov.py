@@ -114,3 +114,19 @@ def test_whole_fov_phantoms_are_reproducible_with_exact_masks() -> None:
     assert first.description["body"] in ("neck", "thorax", "lumbar")
     assert first.cord.shape == first.image.shape == first.lesion.shape
     assert first.cord.any() and not (first.lesion & (1 - first.cord)).any()
+
+
+def test_standard_phantoms_with_a_body_keep_their_masks(tmp_path) -> None:  # noqa: ANN001
+    import nibabel as nib
+
+    from lesionseg.synth.dataset import make_dataset
+    from tests.conftest import tiny_synth_config
+
+    config = tiny_synth_config(subjects=1, fov_mm=(60.0, 60.0, 30.0))
+    make_dataset(tmp_path / "plain", config)
+    make_dataset(tmp_path / "body", config.model_copy(update={"body": "neck"}))
+    labels = "derivatives/labels/sub-001/anat/sub-001_T2w_seg-manual.nii.gz"
+    plain, body = (nib.load(tmp_path / name / labels) for name in ("plain", "body"))
+    assert np.array_equal(plain.get_fdata(), body.get_fdata()) and np.allclose(plain.affine, body.affine)
+    images = [nib.load(tmp_path / name / "sub-001/anat/sub-001_T2w.nii.gz").get_fdata() for name in ("plain", "body")]
+    assert not np.allclose(*images)  # the tissue around the canal differs
