@@ -224,6 +224,15 @@ def test_cascade_bundle_folder_and_cli(trained_tiny_cord_model: Path, trained_ti
     shown = CliRunner().invoke(app, ["infer", str(t2w), "--model", str(bundle), "--out", str(report_out), "--device", "cpu"])
     assert shown.exit_code == 0, shown.output
     assert "lesion model lesion-T2w" in (report_out / "sub-001_T2w_report.html").read_text()  # the report says which ran
+    assert "inside the cord mask" in (report_out / "sub-001_T2w_report.html").read_text()  # and which lesions it kept
+    strict = tmp_path / "strict"
+    shown = CliRunner().invoke(app, ["infer", str(t2w), "--model", str(bundle), "--out", str(strict), "--device", "cpu",
+                                     "--min-cord-fraction", "0.9", "--min-lesion-mm3", "5"])
+    assert shown.exit_code == 0, shown.output
+    import csv
+
+    row = next(csv.DictReader((strict / "summary.csv").open()))
+    assert row["lesion_rule"] == "lesions > 5 mm3 with >= 90% of their voxels inside the cord mask"
     shutil.copytree(trained_tiny_model, bundle / "lesion-PSIR")  # a T2w model in the PSIR slot: refused
     with pytest.raises(ModelError, match="lesion-PSIR: the PSIR lesion model was trained on T2w"):
         load_pipeline(bundle, device="cpu")
