@@ -176,9 +176,12 @@ class CascadeConfig(_Section):
     #: lesions of this volume (mm3) or less are removed (3 mm3: the rule of the anima lesion-wise evaluation)
     min_lesion_mm3: float = Field(3.0, ge=0)
     #: the box around a cord localiser's finding in which the cord model runs (a bundle's ``localizer/``)
-    localizer_margin_mm: tuple[float, float, float] = (20.0, 20.0, 10.0)
-    #: the cord model's cord is kept only within this distance of the localiser's finding
+    localizer_margin_mm: tuple[float, float, float] = (20.0, 20.0, 30.0)
+    #: the cord model's cord is kept only within this in-plane distance of the localiser's finding
     localizer_dilation_mm: float = Field(6.0, ge=0)
+    #: the localiser's finding is its largest component within this left-right distance of the body's midline
+    #: (the cord runs in the mid-sagittal plane; jugular veins 20-35 mm beside it); None: the largest component
+    localizer_midline_mm: float | None = Field(15.0, gt=0)
 
 
 class FPReductionConfig(_Section):

@@ -259,6 +259,48 @@ def train_stages(args: argparse.Namespace, val: Path, finetune: Path, out: Path)
     return trained
 
 
+def package(args: argparse.Namespace, bundle: Path, results: dict, seconds: dict) -> Path:
+    """Write ``bundle``'s stages with their cards, a top-level card and ``results.json`` to ``MODELS/NAME``
+    (through a staging folder renamed at the end)."""
+    target = args.models / args.name
+    staging = args.models / f".{args.name}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    stages = bundle_stages(bundle)
+    reused_from = args.reuse.name if args.reuse else "the earlier release"
+    for role in stages:
+        shutil.copytree(bundle / role, staging / role, ignore=shutil.ignore_patterns(CARD_FILE))
+        reused = f"`{reused_from}/{role}`, unchanged" if role in results.get("reused_stages", []) else None
+        (staging / role / CARD_FILE).write_text(card(args.name, role, staging / role, results, seconds.get(role),
+                                                     args.finetune_subjects, reused))
+    contrasts = [role.removeprefix(CONTRAST_STAGE_PREFIX) for role in stages if role.startswith(CONTRAST_STAGE_PREFIX)]
+    contrast_note = (
+        f" `lesion-<contrast>/` ({', '.join(contrasts)}) are `lesion/` fine-tuned on standard phantoms of one"
+        " contrast; the cascade gives an image of that contrast (BIDS suffix or `--contrast`) to its stage."
+        if contrasts else ""
+    )
+    trained = [role for role in stages if role not in results.get("reused_stages", [])]
+    (staging / CARD_FILE).write_text("\n".join([
+        f"# {args.name}: the default lesionseg cascade", "",
+        "`lesionseg infer SCAN` uses it when no model is given."
+        + (" `localizer/` finds the cord on a whole field of view (1 x 1 x 2.5 mm grid)," if "localizer" in stages else ""),
+        "`cord/` segments the spinal cord, `lesion/` the MS lesions inside a crop around it; a lesion is kept when at",
+        "least half of it lies inside the cord mask and it is larger than 3 mm3. Trained on phantoms only",
+        f"(domain-randomised for `localizer/`, `cord/` and `lesion/`); see each stage's card.{contrast_note}", "",
+        "**Research use only. Not a medical device; not for diagnosis or treatment decisions.**", "",
+        f"Trained by `python scripts/train_default_models.py --out {args.out} --name {args.name}"
+        + (f" --stages {' '.join(args.stages)} --reuse {args.reuse}" if args.reuse else "") + "`: "
+        + ", ".join(trained) + f" in {(seconds.get('total') or 0) / 60:.0f} min on 2 CPU cores"
+        + (f"; {', '.join(results['reused_stages'])} unchanged from `{reused_from}`" if results.get("reused_stages") else "")
+        + ".", "",
+        *results_lines(results), "",
+    ]))
+    results = {**results, "train_seconds": seconds}
+    (staging / "results.json").write_text(json.dumps(results, indent=2))
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+    return target
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("runs/default-models"))
@@ -275,6 +317,8 @@ def main() -> None:
     parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES),
                         help="stages to train (contrast: the lesion-<contrast> stages); the others come from --reuse")
     parser.add_argument("--reuse", type=Path, default=None, help="a bundle whose other stages are kept unchanged")
+    parser.add_argument("--package", action="store_true",
+                        help="with --evaluate: write the evaluated bundle to MODELS/NAME with re-measured cards")
     args = parser.parse_args()
     if set(STAGES) - set(args.stages) and args.reuse is None:
         parser.error("training only some stages needs --reuse BUNDLE for the others")
@@ -286,6 +330,10 @@ def main() -> None:
     if args.evaluate is not None:
         results = evaluate_bundle(args.evaluate, test, out / "eval")
         (out / "results.json").write_text(json.dumps(results, indent=2))
+        if args.package:  # re-measured cards for the evaluated bundle, its training times and stages kept
+            earlier = json.loads((args.evaluate / "results.json").read_text())
+            results["reused_stages"] = earlier.get("reused_stages", [])
+            package(args, args.evaluate, results, earlier["train_seconds"])
         print("\n".join(results_lines(results)))
         return
 
@@ -313,34 +361,8 @@ def main() -> None:
     results["train_seconds"] = seconds
     (out / "results.json").write_text(json.dumps(results, indent=2))
 
-    target = args.models / args.name
-    staging = args.models / f".{args.name}.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
-    for role in stages:
-        shutil.copytree(bundle / role, staging / role)
-        reused = f"`{args.reuse.name}/{role}`, unchanged" if role not in trained and args.reuse else None
-        (staging / role / CARD_FILE).write_text(card(args.name, role, staging / role, results, seconds[role],
-                                                     args.finetune_subjects, reused))
-    contrast_note = (
-        f" `lesion-<contrast>/` ({', '.join(args.contrasts)}) are `lesion/` fine-tuned on standard phantoms of one"
-        " contrast; the cascade gives an image of that contrast (BIDS suffix or `--contrast`) to its stage."
-        if args.contrasts else ""
-    )
-    (staging / CARD_FILE).write_text("\n".join([
-        f"# {args.name}: the default lesionseg cascade", "",
-        "`lesionseg infer SCAN` uses it when no model is given."
-        + (" `localizer/` finds the cord on a whole field of view (2 mm grid)," if "localizer" in stages else ""),
-        "`cord/` segments the spinal cord, `lesion/` the MS lesions inside a crop around it; a lesion is kept when at",
-        "least half of it lies inside the cord mask and it is larger than 3 mm3. Trained on phantoms only",
-        f"(domain-randomised for `localizer/`, `cord/` and `lesion/`); see each stage's card.{contrast_note}", "",
-        "**Research use only. Not a medical device; not for diagnosis or treatment decisions.**", "",
-        f"Trained by `python scripts/train_default_models.py --out {out} --name {args.name}` in "
-        f"{seconds['total'] / 60:.0f} min on 2 CPU cores.", "",
-        *results_lines(results), "",
-    ]))
-    (staging / "results.json").write_text(json.dumps(results, indent=2))
-    shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)
+    results["reused_stages"] = [role for role in stages if role not in trained]
+    target = package(args, bundle, results, seconds)
     print("\n".join(results_lines(results)))
     print(f"written: {target}")
 

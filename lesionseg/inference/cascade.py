@@ -3,7 +3,8 @@
 Steps for one image (all on the canonical RAS grid of the input; outputs then go back to the native grid):
 
 0. with a cord localiser (a bundle's ``localizer/``, a cord model at a coarse grid trained on whole fields of
-   view), the localiser's largest cord component, grown by ``cascade.localizer_margin_mm``, bounds the box in
+   view), the localiser's largest cord component near the body's midline, grown by
+   ``cascade.localizer_margin_mm``, bounds the box in
    which the cord model runs; that box is normalised on its own, as the cord model's small training images were
    (as Spinal Cord Toolbox finds the cord before ``sct_deepseg_lesion``);
 1. the cord model predicts the cord (in that box, else on the whole image); its largest connected component is
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
 from lesionseg.config import CascadeConfig
 from lesionseg.errors import ModelError
@@ -36,7 +38,7 @@ from lesionseg.inference.predictor import Prediction, Predictor, load_timed
 from lesionseg.io.checkpoint import contrast_stages
 from lesionseg.io.nifti import LoadedImage
 from lesionseg.transforms.cropping import Box, box_slices, crop_affine, crop_box_around
-from lesionseg.transforms.postprocessing import dilate_mm, keep_largest_component
+from lesionseg.transforms.postprocessing import dilate_mm, keep_largest_component, label_components
 
 logger = logging.getLogger(__name__)
 
@@ -56,19 +58,49 @@ class CascadePrediction:
     lesion_rule: str = ""
 
 
+def body_midline_index(data: np.ndarray) -> float:
+    """Left-right voxel index (canonical ``X``) of the body's mid-sagittal plane: the centroid along ``X`` of the
+    voxels brighter than the image's mean."""
+    profile = (data > data.mean()).sum(axis=(1, 2)).astype(float)
+    return float((np.arange(len(profile)) * profile).sum() / max(profile.sum(), 1.0))
+
+
+def component_near_midline(
+    mask: np.ndarray, data: np.ndarray, spacing_mm: tuple[float, float, float], max_offset_mm: float | None
+) -> np.ndarray:
+    """The largest connected component of ``mask`` whose centroid lies within ``max_offset_mm`` (left-right) of
+    the body's midline (:func:`body_midline_index`): the cord runs in the mid-sagittal plane, the jugular veins and
+    carotids 20-35 mm beside it. The largest component overall when none is that close, or ``max_offset_mm`` is
+    None."""
+    labels, count = label_components(mask)
+    if count <= 1 or max_offset_mm is None:
+        return keep_largest_component(mask)
+    index = np.arange(1, count + 1)
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:].astype(float)
+    centres = np.array(ndimage.center_of_mass(labels > 0, labels, index))
+    near = np.abs(centres[:, 0] - body_midline_index(data)) * spacing_mm[0] <= max_offset_mm
+    chosen = index[np.argmax(sizes * near if near.any() else sizes)]
+    return (labels == chosen).astype(np.uint8)
+
+
 def predict_cord(
     cord: Predictor, image: LoadedImage, localizer: Predictor | None = None,
     cascade: CascadeConfig | None = None,
 ) -> Prediction:
     """A cord model's prediction on ``image``, reduced to its largest connected component.
 
-    With a ``localizer``, the cord model runs only in the box of the localiser's largest component grown by
-    ``cascade.localizer_margin_mm`` (normalised on its own), and keeps only voxels within
-    ``cascade.localizer_dilation_mm`` of that component: the localiser says which tube is the cord, the cord
-    model delineates it. When the localiser finds nothing, the cord model runs on the whole image.
+    With a ``localizer``, its finding (:func:`component_near_midline`) grown by ``cascade.localizer_margin_mm``
+    bounds the box in which the cord model runs (normalised on its own), and the cord model's cord is kept only
+    within ``cascade.localizer_dilation_mm`` (in-plane) of the finding's slices, extended through the box along the
+    superior axis, so the cord model can continue the cord on slices the localiser missed: the localiser says which
+    tube is the cord, the cord model delineates it. When the localiser finds nothing, the cord model runs on the
+    whole image.
     """
     cascade = cascade or CascadeConfig()
-    found = keep_largest_component(localizer.predict_loaded(image).mask) if localizer is not None else None
+    found = None
+    if localizer is not None:
+        found = component_near_midline(localizer.predict_loaded(image).mask, image.data, image.spacing_mm,
+                                       cascade.localizer_midline_mm)
     box = crop_box_around(found, image.spacing_mm, cascade.localizer_margin_mm) if found is not None else None
     if box is None:
         probabilities, _, seconds = cord.predict_array_with_variance(image.data, image.affine, image.contrast)
@@ -76,7 +108,8 @@ def predict_cord(
         region = box_slices(box)
         part, _, seconds = cord.predict_array_with_variance(
             np.ascontiguousarray(image.data[region]), crop_affine(image.affine, box), image.contrast)
-        part *= dilate_mm(found[region], image.spacing_mm, cascade.localizer_dilation_mm)
+        near = dilate_mm(found[region], image.spacing_mm, cascade.localizer_dilation_mm).any(axis=2, keepdims=True)
+        part *= near
         probabilities = np.zeros(image.data.shape, dtype=np.float32)
         probabilities[region] = part
     largest = keep_largest_component(cord.threshold(probabilities, image.spacing_mm))

@@ -90,7 +90,7 @@ class _BlobLogits(torch.nn.Module):
 
 def test_a_localiser_bounds_where_the_cord_model_runs(phantom_dataset: Path) -> None:
     from lesionseg.inference.cascade import predict_cord
-    from lesionseg.transforms.cropping import crop_box_around
+    from lesionseg.transforms.cropping import box_slices, crop_box_around
     from lesionseg.transforms.postprocessing import keep_largest_component
 
     image, _ = _phantom(phantom_dataset)
@@ -98,19 +98,36 @@ def test_a_localiser_bounds_where_the_cord_model_runs(phantom_dataset: Path) -> 
     found = localizer.predict_loaded(image).mask
     assert found.any() and not found.all()
     margin = (2.0, 2.0, 2.0)
-    rules = CascadeConfig(localizer_margin_mm=margin, localizer_dilation_mm=50.0)  # the box alone bounds the cord
+    rules = CascadeConfig(localizer_margin_mm=margin, localizer_dilation_mm=50.0, localizer_midline_mm=None)
     cord = predict_cord(_constant_predictor(10.0), image, localizer, rules)  # a cord model firing everywhere
-    expected = crop_box_around(keep_largest_component(found), image.spacing_mm, margin)
+    largest = keep_largest_component(found)
+    expected = crop_box_around(largest, image.spacing_mm, margin)
     assert bounding_box(cord.mask) == expected  # exactly the box of the largest finding, grown by the margin
     (x0, x1), (y0, y1), (z0, z1) = expected
     assert cord.mask.sum() == (x1 - x0) * (y1 - y0) * (z1 - z0) < cord.mask.size
-    near = predict_cord(_constant_predictor(10.0), image, localizer, CascadeConfig(localizer_margin_mm=margin,
-                                                                                    localizer_dilation_mm=0.0))
-    assert np.array_equal(near.mask, keep_largest_component(found))  # only the finding itself
+    near = predict_cord(_constant_predictor(10.0), image, localizer, rules.model_copy(update={"localizer_dilation_mm": 0}))
+    region = box_slices(expected)
+    prism = np.zeros_like(cord.mask)
+    prism[region] = np.broadcast_to(largest[region].any(axis=2, keepdims=True), prism[region].shape)
+    assert np.array_equal(near.mask, prism)  # the finding's footprint, through the box along the superior axis
     whole = predict_cord(_constant_predictor(10.0), image)  # without a localiser: the whole image
     assert whole.mask.all()
     nothing = Predictor(_ConstantLogits(-10.0), load_config(CONFIGS / "tiny.yaml"), device="cpu")
     assert predict_cord(_constant_predictor(10.0), image, nothing, rules).mask.all()  # no finding: whole image
+
+
+def test_the_localisers_finding_is_the_tube_near_the_bodys_midline() -> None:
+    from lesionseg.inference.cascade import component_near_midline
+
+    data = np.zeros((60, 40, 20), dtype=np.float32)
+    data[10:50] = 1.0  # the body spans x = 10..49: midline at 29.5
+    mask = np.zeros(data.shape, dtype=np.uint8)
+    mask[28:31, 20:23, 5:15] = 1  # the cord: on the midline
+    mask[45:49, 20:24, :] = 1  # a jugular vein: lateral, longer and thicker
+    chosen = component_near_midline(mask, data, (1.0, 1.0, 1.0), 15.0)
+    assert chosen[29, 21, 10] and not chosen[46, 21, 10]
+    assert component_near_midline(mask, data, (1.0, 1.0, 1.0), None)[46, 21, 10]  # off: the largest
+    assert component_near_midline(mask, data, (1.0, 1.0, 1.0), 0.1)[46, 21, 10]  # none close enough: the largest
 
 
 def test_an_image_goes_to_the_lesion_model_of_its_contrast(phantom_dataset: Path) -> None:
