@@ -125,7 +125,7 @@ def _stage_text(name: str, role: str, finetune_subjects: int) -> tuple[list[str]
         "  noise, motion, ghosting, anatomy variation, lesion mimics); no real scan and no patient data.",
     ]
     if role == "localizer":
-        what = [f"Stage 0 (cord localiser, 2 mm grid) of the default lesionseg cascade `{name}`: finds the cord on a whole",
+        what = [f"Stage 0 (cord localiser, 1 x 1 x 2.5 mm grid) of the default lesionseg cascade `{name}`: finds the cord on a whole",
                 "field of view (whole-neck axial stacks, long sagittal series) so that the cord model runs in a box around it."]
         whole = ["- Data: domain-randomised phantoms, 80% of them whole fields of view with the body around the canal",
                  "  (`lesionseg.synth.body`: skin, fat, muscles, airway, vessels, vertebrae, random compartments; wrap-around,",

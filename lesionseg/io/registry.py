@@ -16,7 +16,7 @@ from lesionseg.errors import ModelError
 from lesionseg.io.checkpoint import CARD_FILE, MODEL_FILE, bundle_stages
 
 #: The cascade ``lesionseg infer`` uses without ``--model`` / ``--cascade``.
-DEFAULT_MODEL = "cascade-synth-v1"
+DEFAULT_MODEL = "cascade-synth-v2"
 #: Environment variable naming another folder of shipped models.
 MODELS_ENV = "LESIONSEG_MODELS"
 

@@ -17,14 +17,14 @@ SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "train_default_models
 def test_a_short_run_writes_a_carded_bundle_with_a_contrast_stage(tmp_path: Path) -> None:
     completed = subprocess.run(
         [sys.executable, str(SCRIPT), "--out", str(tmp_path / "run"), "--models", str(tmp_path / "models"),
-         "--name", "smoke", "--cord-steps", "2", "--lesion-steps", "2", "--contrast-steps", "2", "--contrasts", "T1w",
+         "--name", "smoke", "--localizer-steps", "2", "--cord-steps", "2", "--lesion-steps", "2", "--contrast-steps", "2", "--contrasts", "T1w",
          "--test-subjects", "1", "--finetune-subjects", "3"],
         capture_output=True, encoding="utf-8", errors="replace", timeout=900,
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
     bundle = tmp_path / "models" / "smoke"
-    assert bundle_stages(bundle) == ("cord", "lesion", "lesion-T1w")
-    assert len(verify_models([bundle])) == 3  # every card's SHA-256 is its weights'
+    assert bundle_stages(bundle) == ("cord", "lesion", "lesion-T1w", "localizer")
+    assert len(verify_models([bundle])) == 4  # every card's SHA-256 is its weights'
     assert not list((tmp_path / "models").glob(".*"))  # the staging folder was renamed into place
 
     metadata = json.loads((bundle / "lesion-T1w" / "metadata.json").read_text())
@@ -38,5 +38,5 @@ def test_a_short_run_writes_a_carded_bundle_with_a_contrast_stage(tmp_path: Path
     for key in ("phantoms", "phantoms_general"):
         assert set(results[key]) == {"T2w", "T1w", "PSIR"}
         assert all(0.0 <= m["lesion_dice"] <= 1.0 for m in results[key].values())
-    assert set(results["train_seconds"]) == {"cord", "lesion", "lesion-T1w", "total"}
+    assert set(results["train_seconds"]) == {"localizer", "cord", "lesion", "lesion-T1w", "total"}
     assert list(load_pipeline(bundle, device="cpu").lesion_by_contrast) == ["T1w"]
