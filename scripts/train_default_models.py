@@ -125,11 +125,12 @@ def _stage_text(name: str, role: str, finetune_subjects: int) -> tuple[list[str]
         "  noise, motion, ghosting, anatomy variation, lesion mimics); no real scan and no patient data.",
     ]
     if role == "localizer":
-        what = [f"Stage 0 (cord localiser, 1 x 1 x 2.5 mm grid) of the default lesionseg cascade `{name}`: finds the cord on a whole",
-                "field of view (whole-neck axial stacks, long sagittal series) so that the cord model runs in a box around it."]
+        what = [f"Stage 0 (cord localiser, 1 x 1 x 2.5 mm grid) of the default lesionseg cascade `{name}`: finds the",
+                "cord on a whole field of view (whole-neck axial stacks, long sagittal series) so that the cord model",
+                "runs in a box around it."]
         whole = ["- Data: domain-randomised phantoms, 80% of them whole fields of view with the body around the canal",
-                 "  (`lesionseg.synth.body`: skin, fat, muscles, airway, vessels, vertebrae, random compartments; wrap-around,",
-                 "  coil shading, fat-suppression failure, slice gaps); no real scan and no patient data."]
+                 "  (`lesionseg.synth.body`: skin, fat, muscles, airway, vessels, vertebrae, random compartments;",
+                 "  wrap-around, coil shading, fat-suppression failure, slice gaps); no real scan and no patient data."]
         return what, whole, "default_localizer.yaml"
     if role == "cord":
         return [f"Stage 1 (spinal cord) of the default lesionseg cascade `{name}`."], randomized, "default_cord.yaml"
@@ -243,7 +244,8 @@ def train_stages(args: argparse.Namespace, val: Path, finetune: Path, out: Path)
                                      run_dir=out / "localizer")
     if "cord" in args.stages:
         overrides = [f"train.steps={args.cord_steps}"] if args.cord_steps else []
-        trained["cord"] = train(load_config(CONFIGS / "default_cord.yaml", overrides), data_root=val, run_dir=out / "cord")
+        trained["cord"] = train(load_config(CONFIGS / "default_cord.yaml", overrides), data_root=val,
+                                run_dir=out / "cord")
     cord = trained["cord"].model_dir if "cord" in trained else args.reuse / "cord"
     if "lesion" in args.stages:
         overrides = [f"cascade.cord_model={cord}"] + ([f"train.steps={args.lesion_steps}"] if args.lesion_steps else [])
@@ -282,7 +284,8 @@ def package(args: argparse.Namespace, bundle: Path, results: dict, seconds: dict
     (staging / CARD_FILE).write_text("\n".join([
         f"# {args.name}: the default lesionseg cascade", "",
         "`lesionseg infer SCAN` uses it when no model is given."
-        + (" `localizer/` finds the cord on a whole field of view (1 x 1 x 2.5 mm grid)," if "localizer" in stages else ""),
+        + (" `localizer/` finds the cord on a whole field of view (1 x 1 x 2.5 mm grid),"
+           if "localizer" in stages else ""),
         "`cord/` segments the spinal cord, `lesion/` the MS lesions inside a crop around it; a lesion is kept when at",
         "least half of it lies inside the cord mask and it is larger than 3 mm3. Trained on phantoms only",
         f"(domain-randomised for `localizer/`, `cord/` and `lesion/`); see each stage's card.{contrast_note}", "",
@@ -290,7 +293,8 @@ def package(args: argparse.Namespace, bundle: Path, results: dict, seconds: dict
         f"Trained by `python scripts/train_default_models.py --out {args.out} --name {args.name}"
         + (f" --stages {' '.join(args.stages)} --reuse {args.reuse}" if args.reuse else "") + "`: "
         + ", ".join(trained) + f" in {(seconds.get('total') or 0) / 60:.0f} min on 2 CPU cores"
-        + (f"; {', '.join(results['reused_stages'])} unchanged from `{reused_from}`" if results.get("reused_stages") else "")
+        + (f"; {', '.join(results['reused_stages'])} unchanged from `{reused_from}`"
+           if results.get("reused_stages") else "")
         + ".", "",
         *results_lines(results), "",
     ]))

@@ -108,7 +108,9 @@ def infer(
         if isinstance(predictor, CascadePredictor):
             rules = {"min_lesion_mm3": min_lesion_mm3, "min_cord_fraction": min_cord_fraction}
             predictor.cascade = predictor.cascade.model_copy(update={k: v for k, v in rules.items() if v is not None})
-        stages = [*lesions, predictor.cord] if isinstance(predictor, CascadePredictor) else lesions
+        stages = lesions
+        if isinstance(predictor, CascadePredictor):
+            stages = [*lesions, predictor.cord, predictor.localizer]
         for stage in filter(None, stages):
             if precision is not None:
                 stage.config.infer.precision = precision

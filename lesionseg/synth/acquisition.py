@@ -103,7 +103,8 @@ def wrap_around(image: np.ndarray, axis: int, fold: int) -> np.ndarray:
     """Aliasing of a field of view too small along the phase-encoding ``axis``: the ``fold`` voxels at each end
     are cut off and added onto the opposite end (the image loses ``2 * fold`` voxels along ``axis``)."""
     inside = np.take(image, np.arange(fold, image.shape[axis] - fold), axis=axis).copy()
-    low, high = np.take(image, np.arange(fold), axis=axis), np.take(image, np.arange(image.shape[axis] - fold, image.shape[axis]), axis=axis)
+    low = np.take(image, np.arange(fold), axis=axis)
+    high = np.take(image, np.arange(image.shape[axis] - fold, image.shape[axis]), axis=axis)
     end = [slice(None)] * image.ndim
     end[axis] = slice(inside.shape[axis] - fold, None)
     inside[tuple(end)] += low

@@ -109,7 +109,8 @@ def sample_body(rng: np.random.Generator, region: Region, canal_semi_axes_mm: tu
     vessels: list[Ellipse] = []
     if region == "neck":
         muscles += _pair((j(half_width * 0.6), front + j(14.0)), (j(7.0), j(16.0)), rng.uniform(0.3, 0.9))  # SCM
-        muscles += _pair((j(half_width * 0.55), -j(6.0)), (j(9.0), j(14.0)), rng.uniform(-0.5, 0.5))  # levator / scalenes
+        # levator scapulae / scalenes
+        muscles += _pair((j(half_width * 0.55), -j(6.0)), (j(9.0), j(14.0)), rng.uniform(-0.5, 0.5))
         airway = Ellipse((rng.uniform(-3, 3), front + j(26.0)), (j(9.0), j(7.0)))
         airways.append(airway)
         organs.append(Ellipse((rng.uniform(-4, 4), front + j(8.0)), (j(7.0), j(3.5))))  # oesophagus
@@ -149,7 +150,9 @@ def sample_body(rng: np.random.Generator, region: Region, canal_semi_axes_mm: tu
                 decoys=decoys, decoy_ring_mm=float(rng.uniform(1.0, 3.5)))
 
 
-def _soft_tissue_point(rng: np.random.Generator, half_width: float, front: float, posterior: float) -> tuple[float, float]:
+def _soft_tissue_point(
+    rng: np.random.Generator, half_width: float, front: float, posterior: float
+) -> tuple[float, float]:
     """A point of the soft tissue beside or in front of the spine (never in the canal or the vertebral body)."""
     side = rng.choice([-1.0, 1.0])
     if rng.random() < 0.6:  # beside the vertebral body and in front of it, where the great vessels run

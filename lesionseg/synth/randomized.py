@@ -290,7 +290,8 @@ def random_phantom(
         spacing, kind = random_spacing(rng)
         if p_whole_fov > 0 and rng.random() < 0.5:  # the neighbours of the canal (vessels, facets, muscles)
             canal = tuple(a + m for a, m in zip(anatomy.cord_semi_axes_mm, anatomy.csf_margin_mm, strict=True))
-            anatomy = dataclasses.replace(anatomy, body=sample_body(rng, "neck", canal, fov[2]))  # type: ignore[arg-type]
+            body = sample_body(rng, "neck", canal, fov[2])  # type: ignore[arg-type]
+            anatomy = dataclasses.replace(anatomy, body=body)
     table, signed, contrast = random_intensities(rng, p_known_contrast, contrasts)
     offset = tuple(rng.uniform(-15.0, 15.0, size=3))
     scan = acquisition.render(anatomy, table, spacing, offset, subvoxel_mm=1.25 if whole else acquisition.SUBVOXEL_MM,
@@ -299,7 +300,8 @@ def random_phantom(
     if whole:
         image, (lesion_fraction, cord_fraction), affine, effects = _whole_fov_effects(scan, table, spacing, kind, rng)
     else:
-        image, lesion_fraction, cord_fraction, affine = scan.image, scan.lesion_fraction, scan.cord_fraction, scan.affine
+        image, affine = scan.image, scan.affine
+        lesion_fraction, cord_fraction = scan.lesion_fraction, scan.cord_fraction
     seed = int(rng.integers(2**31 - 1))
     image = acquisition.add_bias_field(image, float(rng.uniform(0.0, 0.6)), seed)
     noise = float(rng.uniform(0.005, 0.08))

@@ -105,7 +105,8 @@ def test_a_localiser_bounds_where_the_cord_model_runs(phantom_dataset: Path) -> 
     assert bounding_box(cord.mask) == expected  # exactly the box of the largest finding, grown by the margin
     (x0, x1), (y0, y1), (z0, z1) = expected
     assert cord.mask.sum() == (x1 - x0) * (y1 - y0) * (z1 - z0) < cord.mask.size
-    near = predict_cord(_constant_predictor(10.0), image, localizer, rules.model_copy(update={"localizer_dilation_mm": 0}))
+    footprint_only = rules.model_copy(update={"localizer_dilation_mm": 0})
+    near = predict_cord(_constant_predictor(10.0), image, localizer, footprint_only)
     region = box_slices(expected)
     prism = np.zeros_like(cord.mask)
     prism[region] = np.broadcast_to(largest[region].any(axis=2, keepdims=True), prism[region].shape)
