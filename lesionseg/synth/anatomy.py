@@ -101,6 +101,12 @@ class Anatomy:
         )
         return ax * np.sin(2 * np.pi * z / px + fx), ay * np.sin(2 * np.pi * z / py + fy)
 
+    @property
+    def canal_semi_axes_mm(self) -> tuple[float, float]:
+        """The canal's nominal semi-axes (mm): the cord's plus the CSF margin (before swelling), which the body
+        around it is built on."""
+        return (self.cord_semi_axes_mm[0] + self.csf_margin_mm[0], self.cord_semi_axes_mm[1] + self.csf_margin_mm[1])
+
     def cord_semi_axes(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Cord semi-axes (left-right, antero-posterior) in mm at heights ``z``; a mild swelling."""
         scale = 1.0 + self.cord_swelling * np.cos(2 * np.pi * z / self.fov_mm[2])

@@ -113,8 +113,8 @@ def make_subject(out: Path, index: int, config: SynthConfig) -> SubjectSummary:
         max_mimics=config.max_mimics,
     )
     if config.body is not None:
-        canal = tuple(a + m for a, m in zip(anatomy.cord_semi_axes_mm, anatomy.csf_margin_mm, strict=True))
-        body = sample_body(subject_rng(config.seed, index, _BODY_STREAM), config.body, canal, config.fov_mm[2])
+        body = sample_body(subject_rng(config.seed, index, _BODY_STREAM), config.body, anatomy.canal_semi_axes_mm,
+                           config.fov_mm[2])
         anatomy = dataclasses.replace(anatomy, body=body)
     files: list[str] = []
     lesion_voxels: dict[str, int] = {}

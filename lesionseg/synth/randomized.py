@@ -234,8 +234,8 @@ def whole_fov_anatomy(rng: np.random.Generator, anatomy: Anatomy, region: Region
     varied = dataclasses.replace(varied, **changes)
     if region == "lumbar":
         varied = dataclasses.replace(varied, nerve_roots=_sample_nerve_roots(rng, varied))
-    canal = tuple(a + m for a, m in zip(varied.cord_semi_axes_mm, varied.csf_margin_mm, strict=True))
-    return dataclasses.replace(varied, body=sample_body(rng, region, canal, height))  # type: ignore[arg-type]
+    body = sample_body(rng, region, varied.canal_semi_axes_mm, height)  # type: ignore[arg-type]
+    return dataclasses.replace(varied, body=body)
 
 
 def _whole_fov_effects(
@@ -289,8 +289,7 @@ def random_phantom(
         anatomy = vary_anatomy(rng, anatomy)
         spacing, kind = random_spacing(rng)
         if p_whole_fov > 0 and rng.random() < 0.5:  # the neighbours of the canal (vessels, facets, muscles)
-            canal = tuple(a + m for a, m in zip(anatomy.cord_semi_axes_mm, anatomy.csf_margin_mm, strict=True))
-            body = sample_body(rng, "neck", canal, fov[2])  # type: ignore[arg-type]
+            body = sample_body(rng, "neck", anatomy.canal_semi_axes_mm, fov[2])  # type: ignore[arg-type]
             anatomy = dataclasses.replace(anatomy, body=body)
     table, signed, contrast = random_intensities(rng, p_known_contrast, contrasts)
     offset = tuple(rng.uniform(-15.0, 15.0, size=3))
