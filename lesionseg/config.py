@@ -379,6 +379,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             text = Path(path).read_text(encoding="utf-8")
         except OSError as error:
             raise ConfigError(f"{source}: cannot read config ({error.strerror or error})") from None
+        except UnicodeDecodeError as error:
+            raise ConfigError(f"{source}: not UTF-8 text (byte {error.start}); save the config as UTF-8") from None
         try:
             loaded = yaml.safe_load(text)
         except yaml.YAMLError as error:

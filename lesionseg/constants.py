@@ -37,3 +37,6 @@ BACKGROUND = 0
 FOREGROUND = 1
 
 NIFTI_EXTENSIONS: tuple[str, ...] = (".nii.gz", ".nii")
+
+#: Device names the commands accept (``--device``, ``train.device`` overrides): PyTorch's, plus ``auto``.
+DEVICE_PATTERN = r"auto|cpu|cuda(:\d+)?|mps"

@@ -46,6 +46,18 @@ def tiny_synth_config(**changes) -> SynthConfig:
     return SynthConfig(**values)
 
 
+def file_digests(folder: Path, *, skip: tuple[str, ...] = ()) -> dict[str, str]:
+    """SHA-256 of every file under ``folder`` (relative path -> digest), leaving out paths with a part in
+    ``skip``: to show that nothing was replaced."""
+    import hashlib
+
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not set(p.relative_to(folder).parts) & set(skip)
+    }
+
+
 def write_nifti(path: Path, data: np.ndarray, affine: np.ndarray | None = None) -> Path:
     """Write ``data`` as NIfTI (identity affine by default) and return the path."""
     nib.save(nib.Nifti1Image(np.asarray(data), np.eye(4) if affine is None else affine), path)

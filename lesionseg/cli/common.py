@@ -39,16 +39,37 @@ def error(message: str) -> None:
     typer.echo(f"error: {message}", err=True)
 
 
+def one_line_error(exc: BaseException) -> str:
+    """The one line a user reads for any exception: the message of lesionseg's own errors and of bad values
+    (pydantic, text decoding); for anything else its type and first line plus where to find the traceback."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, LesionsegError):
+        return str(exc)
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": str(exc)}
+        where = ".".join(str(part) for part in first["loc"])
+        return f"{where + ': ' if where else ''}{first['msg']}"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"cannot decode text as {exc.encoding} (byte {exc.start}); expected a UTF-8 text file"
+    text = str(exc).strip().splitlines()
+    detail = f": {text[0]}" if text else ""
+    return f"unexpected {type(exc).__name__}{detail} (run with --debug for the traceback)"
+
+
 @contextlib.contextmanager
 def handle_errors() -> Iterator[None]:
-    """Turn a :class:`LesionsegError` into ``error: ...`` on stderr and exit code 1 (traceback with --debug)."""
+    """The single catch at a command's boundary: any error becomes one ``error: ...`` line on stderr and exit
+    code 1 (with ``--debug``, the traceback instead); Ctrl-C exits 130."""
     try:
         yield
-    except LesionsegError as exc:
-        if _state["debug"]:
-            raise
-        error(str(exc))
-        raise typer.Exit(1) from None
+    except (typer.Exit, typer.Abort, typer.exceptions.TyperException):
+        raise  # typer's own exits and usage errors
     except KeyboardInterrupt:
         error("interrupted")
         sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the command boundary: one line, never a traceback
+        if _state["debug"]:
+            raise
+        error(one_line_error(exc))
+        raise typer.Exit(1) from None

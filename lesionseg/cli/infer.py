@@ -46,6 +46,10 @@ def infer(
     levels_suffix: Annotated[
         str | None, typer.Option(help="Vertebral levels for the lesion table from <stem>_<SUFFIX>.nii.gz beside each input.")
     ] = None,
+    accept_no_orientation: Annotated[
+        bool, typer.Option(help="Take images whose header has no orientation (qform and sform codes 0) as RAS, "
+                                "with a warning, instead of refusing them.")
+    ] = False,
     max_voxels: Annotated[int, typer.Option(help="Refuse larger images (from their header, before reading).")] = 512 * 512 * 1024,
     report: Annotated[bool, typer.Option(help="HTML report per image and OUT/index.html.")] = True,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda.")] = "auto",
@@ -84,7 +88,14 @@ def infer(
         from lesionseg.inference.cascade import CascadePredictor, load_pipeline
 
         from lesionseg.io.registry import DEFAULT_MODEL, default_model, resolve_model
+        from lesionseg.reporting.inference_html import REPORT_SUFFIX
 
+        check_infer_options(
+            {"threshold": threshold, "overlap": overlap, "sw_batch_size": sw_batch_size,
+             "memory_budget_mb": memory_budget_mb, "precision": precision},
+            device=device, series_description=series_description, max_voxels=max_voxels,
+        )
+        parsed_shard = _parse_shard(shard)
         console = Console(stderr=True)
         if not model and cascade is None:
             model = [default_model()]
@@ -127,7 +138,9 @@ def infer(
             max_voxels=max_voxels,
             software_version=__version__,
             contrast=contrast,
-            shard=_parse_shard(shard),
+            shard=parsed_shard,
+            accept_no_orientation=accept_no_orientation,
+            extra_outputs=((REPORT_SUFFIX, ".html"),) if report else (),
         )
         reports: dict[str, Path] = {}
         on_result = None
@@ -168,6 +181,42 @@ def infer(
             typer.echo(f"error: {record.error}", err=True)
         if failed:
             raise typer.Exit(1)
+
+
+def check_infer_options(
+    values: dict[str, object], *, device: str, series_description: str | None, max_voxels: int
+) -> None:
+    """Validate the options before any model or scan is loaded: the inference settings against the ranges of
+    the config's ``infer`` section, the device name, the series regular expression and the voxel limit.
+
+    Raises:
+        ConfigError: one line naming the option, its value and what is expected.
+    """
+    import re
+
+    from pydantic import ValidationError
+
+    from lesionseg.config import InferConfig
+    from lesionseg.constants import DEVICE_PATTERN
+    from lesionseg.errors import ConfigError
+
+    given = {key: value for key, value in values.items() if value is not None}
+    try:
+        InferConfig.model_validate(given)
+    except ValidationError as error:
+        first = error.errors()[0]
+        key = str(first["loc"][0])
+        option = "--" + key.replace("_", "-")
+        raise ConfigError(f"{option} {given.get(key)!r}: {first['msg'].lower()}") from None
+    if not re.fullmatch(DEVICE_PATTERN, device):
+        raise ConfigError(f"--device {device!r}: expected auto, cpu, cuda, cuda:N or mps")
+    if series_description is not None:
+        try:
+            re.compile(series_description)
+        except re.error as error:
+            raise ConfigError(f"--series-description {series_description!r}: not a regular expression ({error})") from None
+    if max_voxels < 1:
+        raise ConfigError(f"--max-voxels {max_voxels}: must be at least 1")
 
 
 def _parse_shard(text: str | None) -> tuple[int, int] | None:

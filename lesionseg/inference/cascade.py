@@ -202,7 +202,14 @@ class CascadePredictor:
         return predict_cord(self.cord, image, self.localizer, self.cascade)
 
     def predict_loaded(self, image: LoadedImage, *, cord_mask: np.ndarray | None = None) -> CascadePrediction:
-        """Run the cascade on a loaded image; ``cord_mask`` (canonical grid) skips the cord model."""
+        """Run the cascade on a loaded image; ``cord_mask`` (canonical grid) skips the cord model.
+
+        Raises:
+            InputError: a stage's working grid of the whole image would be too large (any stage may run on the
+                whole image: the lesion stage does when no cord is found).
+        """
+        for stage in filter(None, (self.localizer, self.cord, *self.lesion_stages)):
+            stage.check_working_grid(image)
         seconds: dict[str, float] = {}
         started = time.perf_counter()
         if cord_mask is None:
@@ -216,8 +223,8 @@ class CascadePredictor:
         box = crop_box_around(cord.mask, image.spacing_mm, self.cascade.margin_mm)
         warning = ""
         if box is None:
-            warning = f"{image.path}: no cord found; lesions searched in the whole image"
-            logger.warning("%s", warning)
+            warning = "no cord found; lesions searched in the whole image"
+            logger.warning("%s: %s", image.path, warning)
         lesion_model = self.lesion_for(image.contrast)
         # a crop is normalised with the whole image's statistics, as in training (normalise, then crop)
         probabilities, variance, _ = lesion_model.predict_region(image, box)

@@ -24,8 +24,9 @@ import torchio as tio
 from monai.inferers import sliding_window_inference
 
 from lesionseg.config import Config, InferConfig
+from lesionseg.errors import InputError
 from lesionseg.io.checkpoint import load_model
-from lesionseg.io.nifti import LoadedImage, NativeGeometry, load_image, save_mask
+from lesionseg.io.nifti import MAX_VOXELS, LoadedImage, NativeGeometry, load_image, save_mask
 from lesionseg.inference.lesions import remove_small_lesions
 from lesionseg.networks.factory import build_network
 from lesionseg.transforms.cropping import Box, box_slices, crop_affine
@@ -48,12 +49,21 @@ def load_timed(path: str | Path) -> tuple[LoadedImage, float]:
 
 
 def resolve_device(device: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error.
+
+    Raises:
+        ConfigError: not one of auto, cpu, cuda, cuda:N, mps; or CUDA asked for on a machine without it.
+    """
+    import re
+
+    from lesionseg.constants import DEVICE_PATTERN
+    from lesionseg.errors import ConfigError
+
+    if not re.fullmatch(DEVICE_PATTERN, device):
+        raise ConfigError(f"device {device!r}: expected auto, cpu, cuda, cuda:N or mps")
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        from lesionseg.errors import ConfigError
-
         raise ConfigError(f"device {device!r}: CUDA is not available on this machine (use --device cpu or auto)")
     return torch.device(device)
 
@@ -379,8 +389,34 @@ class Predictor:
         mask = (probabilities >= self.config.infer.threshold).astype(np.uint8)
         return remove_small_lesions(mask, spacing_mm, self.config.infer.min_lesion_mm3)
 
+    def check_working_grid(self, image: LoadedImage, limit: int = MAX_VOXELS) -> None:
+        """Refuse, before any allocation, an image whose resampling to the model's spacing would exceed ``limit``
+        voxels (a header in the wrong unit turns a 30 MB scan into gigabytes).
+
+        Raises:
+            InputError: naming the file, the working grid and the image's voxel size.
+        """
+        spacing = self.config.preprocess.spacing_mm
+        if spacing is None:
+            return
+        extent = np.asarray(image.data.shape) * np.asarray(image.spacing_mm)
+        working = [int(np.ceil(e / s)) for e, s in zip(extent, spacing, strict=True)]
+        voxels = int(np.prod(working, dtype=np.float64))
+        if voxels > limit:
+            shown = " x ".join(f"{v:g}" for v in image.spacing_mm)
+            raise InputError(
+                f"{image.path}: resampled to the model's {' x '.join(f'{v:g}' for v in spacing)} mm grid it would be "
+                f"{' x '.join(map(str, working))} = {voxels:,} voxels (limit {limit:,}); is its voxel size "
+                f"{shown} mm right?"
+            )
+
     def predict_loaded(self, image: LoadedImage) -> Prediction:
-        """Predict an image already loaded by :func:`lesionseg.io.nifti.load_image`."""
+        """Predict an image already loaded by :func:`lesionseg.io.nifti.load_image`.
+
+        Raises:
+            InputError: the image's working grid would be too large (:meth:`check_working_grid`).
+        """
+        self.check_working_grid(image)
         probabilities, variance, seconds = self.predict_array_with_variance(image.data, image.affine, image.contrast)
         mask = self.threshold(probabilities, image.spacing_mm)
         prediction = Prediction(

@@ -12,6 +12,7 @@ requires) and never logged or written anywhere else.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import re
 from collections.abc import Iterator
@@ -28,25 +29,36 @@ import torchio as tio
 from lesionseg.errors import InputError
 from lesionseg.io.atomic import atomic_write
 from lesionseg.io.nifti import LoadedImage, validated_image
-from lesionseg.io.validate import one_line
+from lesionseg.io.validate import check_spacing_range, one_line
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class DicomSeries:
-    """One series found in a folder: its UID, description and files in slice order."""
+    """One series found in a folder: its UID, description and files in slice order.
+
+    ``identity`` is a hash of the patient, study and series identifiers (no identifier can be read back from it):
+    two series differ in it whenever they differ in any of the three.
+    """
 
     folder: Path
     uid: str
     description: str
     files: tuple[Path, ...]
+    identity: str = ""
 
     @property
     def name(self) -> str:
-        """A file-system-safe name for outputs: the description (or the UID) with unsafe characters replaced."""
-        text = self.description or self.uid
-        return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "series"
+        """The name of its outputs: the description (unsafe characters replaced) and the first 10 hex digits of
+        ``identity``, so two patients' series of one description never share output files."""
+        text = re.sub(r"[^A-Za-z0-9._-]+", "_", self.description).strip("_") or "series"
+        return f"{text}_{self.identity[:10]}" if self.identity else text
+
+
+def series_identity(patient_id: str, study_uid: str, series_uid: str) -> str:
+    """SHA-256 of the three identifiers (hex): an output name that keys on them without revealing them."""
+    return hashlib.sha256("\x00".join((patient_id, study_uid, series_uid)).encode("utf-8")).hexdigest()
 
 
 @contextlib.contextmanager
@@ -90,9 +102,11 @@ def find_series(folder: str | Path) -> list[DicomSeries]:
         try:
             header = pydicom.dcmread(files[0], stop_before_pixels=True)
             description = str(getattr(header, "SeriesDescription", ""))
-        except Exception:  # noqa: BLE001 - a description is optional
-            description = ""
-        found.append(DicomSeries(folder=folder, uid=str(uid), description=description, files=files))
+            patient, study = str(getattr(header, "PatientID", "")), str(getattr(header, "StudyInstanceUID", ""))
+        except Exception:  # noqa: BLE001 - a description is optional; the series UID alone then keys the outputs
+            description, patient, study = "", "", ""
+        identity = series_identity(patient, study, str(uid))
+        found.append(DicomSeries(folder=folder, uid=str(uid), description=description, files=files, identity=identity))
     return found
 
 
@@ -123,13 +137,14 @@ def load_series(series: DicomSeries) -> LoadedImage:
             :func:`lesionseg.io.nifti.load_image`.
     """
     where = series.folder / series.name
+    _check_even_slices(where, series.files)
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames([str(f) for f in series.files])
     try:
         image = reader.Execute()
     except RuntimeError as error:
         raise InputError(f"{where}: cannot read DICOM series ({one_line(error)})") from None
-    _check_even_slices(where, series.files)
+    check_spacing_range(where, tuple(image.GetSpacing()))
     data, affine = tio.io.sitk_to_nib(image)
     nifti = nib.Nifti1Image(data[0], affine)
     nifti.set_qform(affine, code=1)
@@ -138,12 +153,16 @@ def load_series(series: DicomSeries) -> LoadedImage:
 
 
 def _check_even_slices(where: Path, files: tuple[Path, ...]) -> None:
-    """Refuse series whose slice positions are unevenly spaced (e.g. missing slices)."""
-    if len(files) < 3:
+    """Refuse series whose slice positions are duplicated (the same slice twice, two acquisitions mixed) or
+    unevenly spaced (missing slices): either would give the volume a wrong geometry."""
+    if len(files) < 2:
         return
     positions, normal = [], None
     for path in files:
-        header = pydicom.dcmread(path, stop_before_pixels=True)
+        try:
+            header = pydicom.dcmread(path, stop_before_pixels=True)
+        except Exception as error:  # noqa: BLE001 - pydicom raises many types for bad files
+            raise InputError(f"{where}: cannot read DICOM file {path.name} ({one_line(error)})") from None
         if "ImagePositionPatient" not in header or "ImageOrientationPatient" not in header:
             return
         if normal is None:
@@ -151,7 +170,13 @@ def _check_even_slices(where: Path, files: tuple[Path, ...]) -> None:
             normal = np.cross(orientation[:3], orientation[3:])
         positions.append(float(np.dot(normal, np.asarray(header.ImagePositionPatient, dtype=float))))
     gaps = np.diff(np.sort(positions))
-    if len(gaps) and gaps.max() > 1.5 * np.median(gaps):
+    duplicated = int(np.count_nonzero(gaps < 1e-3))
+    if duplicated:
+        raise InputError(
+            f"{where}: {duplicated} slice position(s) occur twice in the series (duplicated files, or two "
+            "acquisitions with one SeriesInstanceUID); remove the duplicates"
+        )
+    if len(gaps) > 1 and gaps.max() > 1.5 * np.median(gaps):
         raise InputError(
             f"{where}: slice positions are unevenly spaced (gap of {gaps.max():.2f} mm vs {np.median(gaps):.2f} mm); "
             "missing slices?"

@@ -14,7 +14,7 @@ Example::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -125,6 +125,8 @@ class LoadedImage:
     affine: np.ndarray
     geometry: NativeGeometry
     contrast: str | None = None
+    #: what was accepted with a caveat (e.g. no orientation in the header), for the run's summary
+    warnings: tuple[str, ...] = ()
 
     @property
     def path(self) -> Path:
@@ -147,6 +149,7 @@ MAX_VOXELS = 512 * 512 * 1024
 
 
 def _read(path: Path, max_voxels: int = MAX_VOXELS) -> tuple[nib.Nifti1Image, np.ndarray]:
+    """Open ``path`` and read its voxels after every check that needs only the header."""
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if path.is_dir():
@@ -163,6 +166,7 @@ def _read(path: Path, max_voxels: int = MAX_VOXELS) -> tuple[nib.Nifti1Image, np
         raise InputError(f"{path}: not a NIfTI-1/2 image ({type(image).__name__})")
     validate.check_raw_pixdim(path, _raw_header(path, type(image.header)))
     validate.check_header(path, image)
+    validate.check_spacing_range(path, tuple(np.linalg.norm(image.affine[:3, :3], axis=0)))
     validate.check_size(path, image.shape, max_voxels)
     try:
         data = np.asanyarray(image.dataobj)
@@ -174,7 +178,11 @@ def _read(path: Path, max_voxels: int = MAX_VOXELS) -> tuple[nib.Nifti1Image, np
 
 
 def load_image(
-    path: str | Path, *, kind: Literal["image", "label"] = "image", max_voxels: int = MAX_VOXELS
+    path: str | Path,
+    *,
+    kind: Literal["image", "label"] = "image",
+    max_voxels: int = MAX_VOXELS,
+    accept_no_orientation: bool = False,
 ) -> LoadedImage:
     """Load and validate a 3D NIfTI, returning it in canonical RAS orientation.
 
@@ -182,14 +190,21 @@ def load_image(
         path: a .nii or .nii.gz file of any orientation, spacing and numeric dtype.
         kind: ``"image"`` (float32, must not be constant) or ``"label"`` (uint8, values must be 0/1).
         max_voxels: larger images are refused from their header, before any voxel is read.
+        accept_no_orientation: take an image whose header has no orientation (qform and sform codes 0) with its
+            voxel axes as RAS, with a warning, instead of refusing it. Labels are checked against their image's
+            grid instead.
 
     Raises:
-        InputError: unreadable or truncated file, not 3D, NaN/inf voxels, zero/negative spacing,
-            constant image, or label values other than 0/1.
+        InputError: unreadable or truncated file, not 3D, NaN/inf voxels, zero/negative or implausible spacing
+            (outside 0.05-20 mm), no orientation, constant image, or label values other than 0/1.
     """
     path = Path(path)
     image, data = _read(path, max_voxels)
-    return validated_image(path, image, data, kind=kind)
+    warning = ""
+    if kind == "image":
+        warning = validate.check_orientation(path, image.header, accept=accept_no_orientation)
+    loaded = validated_image(path, image, data, kind=kind)
+    return replace(loaded, warnings=(warning,)) if warning else loaded
 
 
 def validated_image(
@@ -202,7 +217,7 @@ def validated_image(
         validate.check_finite(path, data.astype(np.float32, copy=False))
         data = validate.binarize_label(path, data)
     else:
-        data = data.astype(np.float32, copy=False)
+        data = validate.safe_intensities(data)
         validate.check_finite(path, data)
         validate.check_not_constant(path, data)
     header = image.header.copy()
@@ -230,6 +245,12 @@ def load_label_for(image: LoadedImage, label_path: str | Path) -> LoadedImage:
 
 def _header_for_output(geometry: NativeGeometry, dtype: type) -> nib.Nifti1Header:
     header = geometry.header.copy()
+    # free-text fields and extensions may hold identifiers (names, accession numbers): never copied
+    header.extensions.clear()
+    for field in ("descrip", "aux_file", "db_name", "intent_name"):
+        if field in header.keys():
+            header[field] = b""
+    header["descrip"] = b"lesionseg mask"
     header.set_data_shape(geometry.shape)
     header.set_data_dtype(dtype)
     header.set_slope_inter(None, None)

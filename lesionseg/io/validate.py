@@ -15,6 +15,12 @@ from lesionseg.errors import InputError
 
 #: Voxel-size tolerance (mm) and affine tolerance used to decide whether two grids are the same.
 GRID_ATOL_MM = 1e-3
+#: Voxel sizes an MRI scan can have (mm): below, the header is almost surely in metres or corrupt; above, in
+#: another unit (or a single thick slab nothing can be segmented in).
+SPACING_RANGE_MM = (0.05, 20.0)
+#: Intensities are rescaled (by a power of two, which is exact and changes no normalised value) into this range
+#: of largest magnitudes, so that no finite input overflows float32 arithmetic (squares, sums) downstream.
+SAFE_MAGNITUDE = (1e-3, 1e6)
 
 
 def one_line(error: BaseException) -> str:
@@ -43,6 +49,55 @@ def check_header(path: Path, image: nib.spatialimages.SpatialImage) -> None:
     column_norms = np.linalg.norm(affine[:3, :3], axis=0)
     if min(column_norms) <= 0 or abs(np.linalg.det(affine[:3, :3])) < 1e-9:
         raise InputError(f"{path}: affine is singular (zero voxel size along an axis)")
+
+
+def check_spacing_range(path: Path, spacing_mm: tuple[float, ...]) -> None:
+    """Raises InputError when a voxel size is outside :data:`SPACING_RANGE_MM` (checked before any voxel is
+    read, so a header in centimetres or metres never reaches resampling)."""
+    low, high = SPACING_RANGE_MM
+    if any(not low <= float(v) <= high for v in spacing_mm):
+        shown = " x ".join(f"{float(v):g}" for v in spacing_mm)
+        raise InputError(
+            f"{path}: voxel size {shown} mm is outside {low:g}-{high:g} mm, implausible for MRI "
+            "(header in cm or m?); fix the header's pixdim"
+        )
+
+
+def check_orientation(path: Path, header: nib.Nifti1Header, *, accept: bool) -> str:
+    """The header must say how its axes lie in the body: qform or sform code > 0.
+
+    Returns:
+        "" when it does; a warning when it does not and ``accept`` is set (the axes are then taken as RAS).
+
+    Raises:
+        InputError: no orientation information and ``accept`` is not set.
+    """
+    if int(header["qform_code"]) > 0 or int(header["sform_code"]) > 0:
+        return ""
+    message = "no orientation in the header (qform and sform codes are 0), so left/right and head/foot are unknown"
+    if not accept:
+        raise InputError(f"{path}: {message}; fix the header (e.g. fslorient, sct_image -set-qform-to-sform) or "
+                         "accept the voxel axes as RAS with --accept-no-orientation")
+    return f"{message}: the voxel axes were taken as RAS (--accept-no-orientation)"
+
+
+def safe_intensities(data: np.ndarray) -> np.ndarray:
+    """``data`` as float32 with its largest magnitude brought into :data:`SAFE_MAGNITUDE` by a power of two.
+
+    Extreme but finite inputs (1e38 in float32, 1e300 in float64, 1e-30) would otherwise overflow to inf or
+    underflow to 0 in float32 arithmetic; the scale is a power of two, so relative values are exact and every
+    normalisation (z-score, percentiles, signed) gives the same result. NaN and inf are left for
+    :func:`check_finite` to refuse.
+    """
+    if not np.issubdtype(data.dtype, np.number) or data.size == 0:
+        return data.astype(np.float32, copy=False)
+    finite = np.abs(data[np.isfinite(data)]) if np.issubdtype(data.dtype, np.floating) else np.abs(data)
+    largest = float(finite.max(initial=0.0))
+    low, high = SAFE_MAGNITUDE
+    if largest == 0.0 or low <= largest <= high:
+        return data.astype(np.float32, copy=False)
+    exponent = int(np.floor(np.log2(largest))) - int(np.floor(np.log2(1e3)))
+    return np.ldexp(data.astype(np.float64), -exponent).astype(np.float32)
 
 
 def check_raw_pixdim(path: Path, header: nib.Nifti1Header) -> None:

@@ -86,7 +86,8 @@ def fixed_normalization(config: PreprocessConfig, contrast: str | None, sample: 
     whole image), so that parts of the image (slabs, the cascade's crop) are normalised alike. A pure affine map
     (plus the clipping of percentile normalisation). Samples above ``MAX_STATISTICS_VOXELS`` are strided."""
     stride = max(1, math.ceil((np.size(sample) / MAX_STATISTICS_VOXELS) ** (1 / 3)))
-    sample = np.asarray(sample[::stride, ::stride, ::stride], dtype=np.float32)
+    # statistics in float64: no finite input overflows a sum or a square
+    sample = np.asarray(sample[::stride, ::stride, ::stride], dtype=np.float64)
     method = normalization_method(config, contrast)
     if method == "percentile":
         low, high = (float(v) for v in np.percentile(sample, config.percentiles))

@@ -158,7 +158,7 @@ def test_no_cord_falls_back_to_whole_image_with_a_warning(phantom_dataset: Path)
     image, _ = _phantom(phantom_dataset)
     nowhere = _constant_predictor(-10.0)
     result = CascadePredictor(nowhere, _constant_predictor(10.0)).predict_loaded(image)
-    assert result.box is None and "no cord found" in result.warning and str(image.path) in result.warning
+    assert result.box is None and "no cord found" in result.warning
     assert result.lesion.mask.all()
 
 
