@@ -55,9 +55,10 @@ from lesionseg.training.validation import Validator, build_validation_cases
 from lesionseg.transforms.cropping import RandomCropAroundLabel
 from lesionseg.io.atomic import atomic_write_text, remove_stale_temporaries
 from lesionseg.io.bids import Split, discover, split_subjects
-from lesionseg.io.checkpoint import load_checkpoint, save_checkpoint, save_config, save_model_folder
+from lesionseg.io.checkpoint import save_checkpoint, save_config, save_model_folder
 from lesionseg.networks.factory import build_network, count_parameters, size_multiple
 from lesionseg.training.optim import build_loss, build_optimizer, build_scheduler
+from lesionseg.training.runs import best_weights, start_run
 from lesionseg.training.transfer import (
     align_polarity,
     apply_freezing,
@@ -238,7 +239,9 @@ def train(
         config: the resolved config.
         data_root: BIDS dataset (defaults to ``config.data.root``).
         run_dir: folder for checkpoints, logs and the exported model.
-        resume: continue from ``run_dir/last.pt`` (same config; ``train.steps`` may be raised). The data of each
+        resume: continue from ``run_dir/last.pt`` (same config: only the keys of
+            :data:`lesionseg.training.runs.RESUMABLE_KEYS`, e.g. ``train.steps``, may change; checked before anything
+            is written). Without it, ``run_dir`` must not hold another run. The data of each
             epoch depends only on (seed, epoch), so with ``train.deterministic`` a resumed run ends with the same
             weights as an uninterrupted one.
         callback: progress hooks (rank 0 only when distributed).
@@ -248,7 +251,8 @@ def train(
     and writes files.
 
     Raises:
-        TrainingError: no training data, no checkpoint to resume, or a non-finite loss.
+        TrainingError: no training data, no checkpoint to resume, a resumed config that differs from its
+            checkpoint's, a new run into another run's folder, or a non-finite loss.
         ConfigError: sizes that do not fit the network.
     """
     callback = callback or TrainingCallback()
@@ -263,12 +267,13 @@ def train(
     seed_everything(train_config.seed, deterministic=train_config.deterministic)
     device = resolve_device(train_config.device)
     context = init_distributed(use_cuda=device.type == "cuda")
+    run = start_run(run_dir, config, resume=resume, fresh_check=context.is_main)
     if context.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         if remove_stale_temporaries(run_dir):
             logger.warning("removed unfinished checkpoint files left in %s by an interrupted run", run_dir)
     try:
-        result = _train(config, Path(root), run_dir, resume, callback, device, context)
+        result = _train(config, Path(root), run_dir, run, callback, device, context)
     except BaseException:
         shutdown(context, wait=False)  # the other ranks may be stuck in a collective: do not wait for them
         raise
@@ -280,7 +285,7 @@ def _train(
     config: Config,
     root: Path,
     run_dir: Path,
-    resume: bool,
+    run: tuple[str, dict[str, Any] | None],
     callback: TrainingCallback,
     device: torch.device,
     context: DistributedContext,
@@ -338,11 +343,8 @@ def _train(
         save_config(config, run_dir / "config.yaml")
         _write_split(split, run_dir / "split.json")
 
-    state = None
-    if resume:
-        if not (run_dir / "last.pt").is_file():
-            raise TrainingError(f"{run_dir}: no last.pt to resume from (train without --resume first)")
-        state = load_checkpoint(run_dir / "last.pt", map_location=device)
+    run_id, state = run
+    resume = state is not None
     step = int(state["step"]) if state is not None else 0
 
     core = build_network(config.model).to(device)
@@ -377,6 +379,7 @@ def _train(
     def checkpoint() -> dict[str, Any]:
         return {
             "format": CHECKPOINT_FORMAT,
+            "run_id": run_id,
             "model": unwrap(network).state_dict(),
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
@@ -522,8 +525,8 @@ def _train(
     seconds = time.perf_counter() - started
     model_dir = run_dir / "model"
     if context.is_main:
-        best_path = run_dir / "best.pt"
-        final = load_checkpoint(best_path)["model"] if best_path.is_file() else unwrap(network).state_dict()
+        best = best_weights(run_dir, run_id)  # only this run's best.pt, never a stale one
+        final = best if best is not None else unwrap(network).state_dict()
         metadata.update({"steps": step, "best_val_dice": best_dice, "best_step": best_step})
         save_model_folder(model_dir, final, config, metadata)
     steps_done = step - start_step
