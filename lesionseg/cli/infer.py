@@ -93,7 +93,7 @@ def infer(
         check_infer_options(
             {"threshold": threshold, "overlap": overlap, "sw_batch_size": sw_batch_size,
              "memory_budget_mb": memory_budget_mb, "precision": precision},
-            device=device, series_description=series_description, max_voxels=max_voxels,
+            device=device, series_description=series_description, max_voxels=max_voxels, levels_suffix=levels_suffix,
         )
         parsed_shard = _parse_shard(shard)
         console = Console(stderr=True)
@@ -184,7 +184,8 @@ def infer(
 
 
 def check_infer_options(
-    values: dict[str, object], *, device: str, series_description: str | None, max_voxels: int
+    values: dict[str, object], *, device: str, series_description: str | None, max_voxels: int,
+    levels_suffix: str | None = None,
 ) -> None:
     """Validate the options before any model or scan is loaded: the inference settings against the ranges of
     the config's ``infer`` section, the device name, the series regular expression and the voxel limit.
@@ -217,6 +218,9 @@ def check_infer_options(
             raise ConfigError(f"--series-description {series_description!r}: not a regular expression ({error})") from None
     if max_voxels < 1:
         raise ConfigError(f"--max-voxels {max_voxels}: must be at least 1")
+    if levels_suffix is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", levels_suffix):
+        raise ConfigError(f"--levels-suffix {levels_suffix!r}: expected a file-name suffix such as 'levels' "
+                          "(letters, digits, - and _)")
 
 
 def _parse_shard(text: str | None) -> tuple[int, int] | None:

@@ -153,11 +153,12 @@ def load_series(series: DicomSeries) -> LoadedImage:
 
 
 def _check_even_slices(where: Path, files: tuple[Path, ...]) -> None:
-    """Refuse series whose slice positions are duplicated (the same slice twice, two acquisitions mixed) or
-    unevenly spaced (missing slices): either would give the volume a wrong geometry."""
+    """Refuse series whose slices are not one stack: orientations that differ (a localiser's three planes),
+    duplicated positions (the same slice twice, two acquisitions mixed) or uneven spacing (missing slices): each
+    would give the volume a wrong geometry."""
     if len(files) < 2:
         return
-    positions, normal = [], None
+    positions, first = [], None
     for path in files:
         try:
             header = pydicom.dcmread(path, stop_before_pixels=True)
@@ -165,9 +166,15 @@ def _check_even_slices(where: Path, files: tuple[Path, ...]) -> None:
             raise InputError(f"{where}: cannot read DICOM file {path.name} ({one_line(error)})") from None
         if "ImagePositionPatient" not in header or "ImageOrientationPatient" not in header:
             return
-        if normal is None:
-            orientation = np.asarray(header.ImageOrientationPatient, dtype=float)
-            normal = np.cross(orientation[:3], orientation[3:])
+        orientation = np.asarray(header.ImageOrientationPatient, dtype=float)
+        if first is None:
+            first = orientation
+        elif not np.allclose(orientation, first, atol=1e-3):
+            raise InputError(
+                f"{where}: slices with different orientations in one series (e.g. {path.name}); expected one "
+                "stack of parallel slices"
+            )
+        normal = np.cross(first[:3], first[3:])
         positions.append(float(np.dot(normal, np.asarray(header.ImagePositionPatient, dtype=float))))
     gaps = np.diff(np.sort(positions))
     duplicated = int(np.count_nonzero(gaps < 1e-3))

@@ -11,8 +11,8 @@ is written with ``status: "started"`` and the list of outputs first, then the ou
   another input's outputs are never replaced;
 - a resumed batch reports a skipped scan with the figures its record holds.
 
-Only one run writes into a folder at a time (``.lesionseg-infer.lock``, or one lock per shard); a lock left by a
-killed run (its process is gone) is taken over.
+Only one run writes into a folder at a time (``.lesionseg-infer.lock``, or one lock per shard;
+``.lesionseg-train.lock`` for a training run); a lock left by a killed run (its process is gone) is taken over.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from lesionseg.io.atomic import atomic_write_text
 
 RECORD_SUFFIX = "lesionseg-record"
 RECORD_FORMAT = "lesionseg-scan-record/1"
-LOCK_PREFIX = ".lesionseg-infer"
+LOCK_PREFIX = ".lesionseg-"
 
 
 @dataclass(frozen=True)
@@ -146,28 +146,30 @@ def _holder(lock: Path) -> str | None:
 
 
 @contextlib.contextmanager
-def output_lock(out_dir: Path, shard: tuple[int, int] | None = None) -> Iterator[Path]:
-    """Hold ``OUT/.lesionseg-infer.lock`` (or ``...shard-I-of-N.lock``) while a batch writes into ``out_dir``.
+def output_lock(out_dir: Path, shard: tuple[int, int] | None = None, *, command: str = "infer") -> Iterator[Path]:
+    """Hold ``OUT/.lesionseg-<command>.lock`` (or ``...shard-I-of-N.lock``) while a command writes into
+    ``out_dir``.
 
-    A whole run conflicts with any other run; shards of one run conflict only with the same shard and with a
-    whole run.
+    A whole run conflicts with any other run of the command; shards of one run conflict only with the same shard
+    and with a whole run.
 
     Raises:
         OutputError: another live run holds a conflicting lock.
     """
+    prefix = f"{LOCK_PREFIX}{command}"
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise OutputError(f"{out_dir}: cannot create the output folder ({error.strerror or error})") from None
-    name = f"{LOCK_PREFIX}.lock" if shard is None else f"{LOCK_PREFIX}.shard-{shard[0]}-of-{shard[1]}.lock"
+    name = f"{prefix}.lock" if shard is None else f"{prefix}.shard-{shard[0]}-of-{shard[1]}.lock"
     mine = out_dir / name
-    conflicting = sorted(out_dir.glob(f"{LOCK_PREFIX}*.lock")) if shard is None else [mine, out_dir / f"{LOCK_PREFIX}.lock"]
+    conflicting = sorted(out_dir.glob(f"{prefix}*.lock")) if shard is None else [mine, out_dir / f"{prefix}.lock"]
     for lock in conflicting:
         holder = _holder(lock)
         if holder is not None:
             raise OutputError(
-                f"{out_dir}: another lesionseg infer (process {holder}) is writing here; wait for it to finish or "
+                f"{out_dir}: another lesionseg {command} (process {holder}) is writing here; wait for it to finish or "
                 f"choose another --out (remove {lock.name} if that process is gone)"
             )
     for lock in conflicting:
@@ -175,7 +177,7 @@ def output_lock(out_dir: Path, shard: tuple[int, int] | None = None) -> Iterator
     try:
         descriptor = os.open(mine, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     except FileExistsError:
-        raise OutputError(f"{out_dir}: another lesionseg infer started writing here at the same moment") from None
+        raise OutputError(f"{out_dir}: another lesionseg {command} started writing here at the same moment") from None
     except OSError as error:
         raise OutputError(f"{mine}: cannot write ({error.strerror or error})") from None
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:

@@ -23,6 +23,7 @@ import numpy as np
 
 from lesionseg.config import AcquisitionConfig, SynthConfig
 from lesionseg.constants import CORD_SUFFIX, LESION_SUFFIX
+from lesionseg.errors import OutputError
 from lesionseg.io.atomic import atomic_write_text
 from lesionseg.io.nifti import save_image
 from lesionseg.synth import acquisition
@@ -135,6 +136,32 @@ def make_subject(out: Path, index: int, config: SynthConfig) -> SubjectSummary:
     return SubjectSummary(subject=subject, lesions=len(anatomy.lesions), lesion_voxels=lesion_voxels, files=tuple(files))
 
 
+GENERATOR_NAME = "lesionseg synth"
+
+
+def check_phantom_target(out: Path) -> None:
+    """Phantoms go into a new or empty folder, or over an earlier phantom dataset (its
+    ``dataset_description.json`` names ``lesionseg synth``): never over a user's files.
+
+    Raises:
+        OutputError: ``out`` is a file, or a non-empty folder that is not a phantom dataset.
+    """
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: is a file; phantoms need a folder")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    try:
+        description = json.loads((out / "dataset_description.json").read_text(encoding="utf-8"))
+        generated = [entry.get("Name") for entry in description.get("GeneratedBy", [])]
+    except (OSError, ValueError, AttributeError):
+        generated = []
+    if GENERATOR_NAME not in generated:
+        raise OutputError(
+            f"{out}: holds files that are not a lesionseg phantom dataset; phantoms would replace them: choose an "
+            "empty or new folder"
+        )
+
+
 def make_dataset(out: str | Path, config: SynthConfig) -> list[SubjectSummary]:
     """Write a BIDS dataset of ``config.subjects`` phantoms to ``out``.
 
@@ -142,11 +169,12 @@ def make_dataset(out: str | Path, config: SynthConfig) -> list[SubjectSummary]:
         One :class:`SubjectSummary` per subject.
     """
     out = Path(out)
+    check_phantom_target(out)
     out.mkdir(parents=True, exist_ok=True)
     _write_json(
         out / "dataset_description.json",
         {"Name": "lesionseg synthetic spinal-cord phantoms", "BIDSVersion": "1.9.0", "DatasetType": "raw",
-         "GeneratedBy": [{"Name": "lesionseg synth", "Description": f"seed={config.seed}"}]},
+         "GeneratedBy": [{"Name": GENERATOR_NAME, "Description": f"seed={config.seed}"}]},
     )
     _write_json(
         out / "derivatives" / "labels" / "dataset_description.json",

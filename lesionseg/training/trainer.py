@@ -16,6 +16,7 @@ Usage::
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
@@ -54,6 +55,7 @@ from lesionseg.training.distributed import (
 from lesionseg.training.validation import Validator, build_validation_cases
 from lesionseg.transforms.cropping import RandomCropAroundLabel
 from lesionseg.io.atomic import atomic_write_text, remove_stale_temporaries
+from lesionseg.io.run_folder import output_lock
 from lesionseg.io.bids import Split, discover, split_subjects
 from lesionseg.io.checkpoint import save_checkpoint, save_config, save_model_folder
 from lesionseg.networks.factory import build_network, count_parameters, size_multiple
@@ -267,16 +269,16 @@ def train(
     seed_everything(train_config.seed, deterministic=train_config.deterministic)
     device = resolve_device(train_config.device)
     context = init_distributed(use_cuda=device.type == "cuda")
-    run = start_run(run_dir, config, resume=resume, fresh_check=context.is_main)
-    if context.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if remove_stale_temporaries(run_dir):
-            logger.warning("removed unfinished checkpoint files left in %s by an interrupted run", run_dir)
-    try:
-        result = _train(config, Path(root), run_dir, run, callback, device, context)
-    except BaseException:
-        shutdown(context, wait=False)  # the other ranks may be stuck in a collective: do not wait for them
-        raise
+    # rank 0 writes the files: it alone holds the folder's lock, then checks what the folder holds
+    with output_lock(run_dir, command="train") if context.is_main else contextlib.nullcontext():
+        try:
+            run = start_run(run_dir, config, resume=resume, fresh_check=context.is_main)
+            if context.is_main and remove_stale_temporaries(run_dir):
+                logger.warning("removed unfinished checkpoint files left in %s by an interrupted run", run_dir)
+            result = _train(config, Path(root), run_dir, run, callback, device, context)
+        except BaseException:
+            shutdown(context, wait=False)  # the other ranks may be stuck in a collective: do not wait for them
+            raise
     shutdown(context)
     return result
 

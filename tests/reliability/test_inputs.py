@@ -146,3 +146,28 @@ def test_one_voxel_thick_volumes_finish_the_batch(predictor: Predictor, phantom_
     records = run_batch(predictor, [inputs], out, on_result=report, options=BatchOptions(extra_outputs=(("report", ".html"),)))
     assert [r.status for r in records] == ["ok", "ok"]
     assert (out / "a_thin_T2w_report.html").is_file() and (out / "summary.csv").is_file()
+
+
+def test_dicom_slices_of_different_orientations_are_refused(phantom_dataset: Path, tmp_path: Path) -> None:
+    import pydicom
+
+    from lesionseg.io.dicom import find_series, load_series
+    from tests.dicom_helpers import write_dicom_series
+
+    folder = tmp_path / "dicom"
+    write_dicom_series(phantom_dataset / GOOD, folder)
+    last = sorted(folder.iterdir())[-1]
+    tilted = pydicom.dcmread(last)
+    tilted.ImageOrientationPatient = [0.0, 1.0, 0.0, 0.0, 0.0, -1.0]  # a localiser's other plane, same series
+    tilted.save_as(last)
+    with pytest.raises(InputError, match="different orientations"):
+        load_series(find_series(folder)[0])
+
+
+def test_a_symlinked_alias_of_an_input_is_one_input(predictor: Predictor, phantom_dataset: Path, tmp_path: Path) -> None:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copy(phantom_dataset / GOOD, inputs / "a_T2w.nii.gz")
+    (inputs / "b_T2w.nii.gz").symlink_to(inputs / "a_T2w.nii.gz")
+    records = run_batch(predictor, [inputs], tmp_path / "out")
+    assert [Path(r.input).name for r in records] == ["a_T2w.nii.gz"] and records[0].status == "ok"

@@ -73,3 +73,31 @@ def test_bad_train_option_is_one_line(phantom_dataset: Path, tmp_path: Path) -> 
     line = _one_line_error(runner.invoke(app, ["train", str(CONFIGS / "tiny.yaml"), "--data", str(phantom_dataset),
                                                "--out", str(tmp_path / "run"), "--set", "train.lr=-1"]))
     assert "train.lr" in line and not (tmp_path / "run").exists()
+
+
+def test_option_neighbours_are_one_line(phantom_dataset: Path, tmp_path: Path) -> None:
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a folder")
+    line = _one_line_error(runner.invoke(app, ["infer", str(phantom_dataset / GOOD), "--out", str(a_file)]))
+    assert str(a_file) in line and a_file.read_text() == "not a folder"
+    line = _one_line_error(runner.invoke(app, ["infer", str(phantom_dataset / GOOD), "--out", str(tmp_path / "o"),
+                                               "--levels-suffix", "../../etc/x"]))
+    assert "--levels-suffix" in line
+    line = _one_line_error(runner.invoke(app, ["synth", str(tmp_path / "ds"), "--set", "synth.subjects"]))
+    assert "expected key=value" in line
+
+
+def test_synth_never_writes_over_a_users_dataset(tmp_path: Path) -> None:
+    from tests.conftest import file_digests
+
+    real = tmp_path / "my-bids"
+    (real / "sub-001/anat").mkdir(parents=True)
+    (real / "sub-001/anat/sub-001_T2w.nii.gz").write_bytes(b"a real scan")
+    (real / "dataset_description.json").write_text('{"Name": "hospital data"}')
+    before = file_digests(real)
+    line = _one_line_error(runner.invoke(app, ["synth", str(real), "-n", "1"]))
+    assert "not a lesionseg phantom dataset" in line and file_digests(real) == before
+    phantoms = tmp_path / "phantoms"
+    for _ in range(2):  # a phantom dataset may be regenerated in place
+        result = runner.invoke(app, ["synth", str(phantoms), "-n", "1", "--set", "synth.fov_mm=[30,36,60]"])
+        assert result.exit_code == 0, result.output

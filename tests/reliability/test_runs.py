@@ -82,3 +82,22 @@ def test_resume_may_raise_the_steps(finished_run: Path, phantom_dataset: Path, t
     assert result.exit_code == 0, result.output
     state = load_checkpoint(run / "last.pt")
     assert state["step"] == 6 and state["run_id"] == load_checkpoint(finished_run / "last.pt")["run_id"]
+
+
+def test_a_live_training_run_locks_its_folder(finished_run: Path, phantom_dataset: Path, tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    before = file_digests(run, skip=("tensorboard",))
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (run / ".lesionseg-train.lock").write_text(f"{sleeper.pid}@{socket.gethostname()}\n")
+        line = _one_line_error(_train_cli(run, phantom_dataset, "--resume", "--set", "train.steps=6"))
+        assert "another lesionseg train" in line
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert file_digests(run, skip=("tensorboard",)) == {**before, ".lesionseg-train.lock": file_digests(run)[".lesionseg-train.lock"]}
