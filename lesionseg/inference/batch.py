@@ -458,7 +458,10 @@ def _run_one(
     started = time.perf_counter()
     try:
         image = loading.result()
-        return _predict_one(predictor, item, image, out_dir, options, on_result, started)
+        destinations = planned_outputs(item, out_dir, options, cascade=isinstance(predictor, CascadePredictor))
+        return _with_completion_record(
+            item, destinations, lambda: _segment_and_write(predictor, item, image, out_dir, options, on_result, started)
+        )
     except LesionsegError as error:
         message = str(error)
     except Exception as error:  # noqa: BLE001 - one scan's bug or memory error never stops the batch
@@ -482,23 +485,16 @@ def contrast_warning(predictor: Predictor | CascadePredictor, contrast: str | No
     )
 
 
-def _predict_one(
-    predictor: Predictor | CascadePredictor,
-    item: InputFile,
-    image: LoadedImage,
-    out_dir: Path,
-    options: BatchOptions,
-    on_result: ResultHook | None,
-    started: float,
-) -> InferenceRecord:
-    destinations = planned_outputs(item, out_dir, options, cascade=isinstance(predictor, CascadePredictor))
+def _with_completion_record(item: InputFile, destinations: list[Path], segment: Callable[[], InferenceRecord]) -> InferenceRecord:
+    """Announce the scan's outputs in its record (refusing files it may not replace), ``segment()`` it, then mark
+    the record done with its figures: a scan is done only when all its outputs are."""
     record_file = destinations[-1]
     previous = read_record(record_file)
     check_replaceable(destinations, previous, item.identity)
     earlier = previous.outputs if previous is not None else ()
     announced = ScanRecord(item.identity, item.fingerprint(), tuple(dict.fromkeys([*earlier, *(d.name for d in destinations)])))
     write_record(record_file, announced)
-    record = _segment_and_write(predictor, item, image, out_dir, options, on_result, started)
+    record = segment()
     write_record(record_file, replace(announced, status="done", summary=asdict(record)))
     return record
 
