@@ -44,8 +44,8 @@ demo-train: $(STAMP)
 	rm -rf $(DEMO_DIR)/train-demo
 	$(BIN)/lesionseg synth $(DEMO_DIR)/train-demo/train --subjects 12 --contrasts T2w --seed 0
 	$(BIN)/lesionseg synth $(DEMO_DIR)/train-demo/test --subjects 6 --contrasts T2w --seed 1
-	$(BIN)/lesionseg train configs/cord_t2w.yaml --data $(DEMO_DIR)/train-demo/train --out $(DEMO_DIR)/train-demo/cord
-	$(BIN)/lesionseg train configs/lesion_t2w_cascade.yaml --data $(DEMO_DIR)/train-demo/train \
+	$(BIN)/lesionseg train cord_t2w --data $(DEMO_DIR)/train-demo/train --out $(DEMO_DIR)/train-demo/cord
+	$(BIN)/lesionseg train lesion_t2w_cascade --data $(DEMO_DIR)/train-demo/train \
 		--out $(DEMO_DIR)/train-demo/lesion --set cascade.cord_model=$(DEMO_DIR)/train-demo/cord/model
 	$(BIN)/lesionseg infer $(DEMO_DIR)/train-demo/test --cascade $(DEMO_DIR)/train-demo/cord/model \
 		$(DEMO_DIR)/train-demo/lesion/model --out $(DEMO_DIR)/train-demo/pred

@@ -4,7 +4,7 @@ The command line (``lesionseg``) is a thin layer over this package::
 
     from lesionseg import load_config, make_dataset, train, Predictor, evaluate_folder
 
-    config = load_config("configs/demo.yaml")
+    config = load_config("demo")                  # a shipped config by name, or a YAML file
     result = train(config, data_root="phantoms/train", run_dir="runs/demo")
     Predictor.from_model(result.model_dir).predict("scan.nii.gz").save("scan_lesionseg.nii.gz")
 
@@ -25,6 +25,7 @@ except metadata.PackageNotFoundError:  # a source tree that is not installed
 _EXPORTS = {
     "Config": "lesionseg.config",
     "load_config": "lesionseg.config",
+    "resolve_config": "lesionseg.config",
     "LesionsegError": "lesionseg.errors",
     "InputError": "lesionseg.errors",
     "ConfigError": "lesionseg.errors",

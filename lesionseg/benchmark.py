@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = Path(__file__).resolve().parent / "configs"
 STAGES = ("load", "preprocess", "network", "postprocess", "write")
 
 #: name -> (field of view mm as R, A, S; spacing mm as R, A, S) giving the clinical stored shapes above.

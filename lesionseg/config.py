@@ -3,7 +3,7 @@
 A config is YAML validated by :class:`Config` (``extra="forbid"`` everywhere), so a typo, a wrong type or a
 bad value is a :class:`~lesionseg.errors.ConfigError` whose one-line message names the file and the key::
 
-    cfg = load_config("configs/lesion_t2w.yaml", overrides=["train.lr=1e-3", "data.contrasts=[T2w,T1w]"])
+    cfg = load_config("lesion_t2w_cascade", overrides=["train.lr=1e-3", "data.contrasts=[T2w,T1w]"])
 
 Override values are parsed as YAML scalars/lists, so ``1e-3``, ``true``, ``[64, 64, 32]`` keep their types.
 """
@@ -366,12 +366,38 @@ def config_from_dict(
         raise ConfigError(_format_validation_error(source, error, overridden)) from None
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Read a YAML config (or the defaults when ``path`` is None) and apply ``key=value`` overrides.
+def configs_dir() -> Path:
+    """The configs shipped in the package (``lesionseg/configs``, package data)."""
+    from importlib import resources
+
+    return Path(str(resources.files("lesionseg") / "configs"))
+
+
+def resolve_config(name_or_path: str | Path) -> Path:
+    """A config file as given when it exists, else the shipped config of that name (``demo`` or ``demo.yaml``).
 
     Raises:
-        ConfigError: unreadable file, invalid YAML, unknown key, wrong type or bad value.
+        ConfigError: neither a file nor a shipped config's name.
     """
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    shipped = configs_dir() / (path.name if path.suffix == ".yaml" else f"{path.name}.yaml")
+    if path.parent == Path(".") and shipped.is_file():
+        return shipped
+    known = ", ".join(p.stem for p in sorted(configs_dir().glob("*.yaml")))
+    raise ConfigError(f"{name_or_path}: no such config file or shipped config (shipped: {known})")
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Read a YAML config (a file, or a shipped config's name such as ``"demo"``; the defaults when ``path`` is
+    None) and apply ``key=value`` overrides.
+
+    Raises:
+        ConfigError: no such file or shipped config, unreadable file, invalid YAML, unknown key, wrong type or bad
+            value.
+    """
+    path = resolve_config(path) if path is not None else None
     source = str(path) if path is not None else "<defaults>"
     tree: dict[str, Any] = {}
     if path is not None:

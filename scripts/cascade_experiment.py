@@ -27,7 +27,7 @@ from lesionseg.inference.cascade import load_pipeline
 from lesionseg.synth.dataset import make_dataset
 from lesionseg.training.trainer import train
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = Path(__file__).resolve().parents[1] / "lesionseg" / "configs"
 
 
 def outside_cord_fp(pred_dir: Path, gt_dir: Path) -> int:

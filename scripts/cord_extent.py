@@ -5,7 +5,7 @@ Usage::
 
     python scripts/cord_extent.py MODEL IMAGE CORD_MASK [--levels LEVELS] [--out result.json]
 
-    python scripts/cord_extent.py models/cascade-synth-v1/cord \\
+    python scripts/cord_extent.py lesionseg/models/cascade-synth-v1/cord \\
         ../shared/data/real/pam50-small/PAM50_small_t2.nii.gz ../shared/data/real/pam50-small/PAM50_small_cord.nii.gz \\
         --levels ../shared/data/real/pam50-small/PAM50_small_levels.nii.gz
 

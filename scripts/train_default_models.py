@@ -10,13 +10,13 @@
 4. Evaluation: cord Dice on every real scan in ../shared/data/real (when present); lesion Dice and lesion-wise
    F1 per contrast on the held-out phantoms, with the contrast stages and with the general stage alone; lesion
    Dice on real scans with implanted lesions.
-5. The model folders are copied to ``models/NAME/{cord,lesion,lesion-T2w,lesion-T1w,lesion-PSIR}/`` with their
+5. The model folders are copied to ``lesionseg/models/NAME/{cord,lesion,lesion-T2w,lesion-T1w,lesion-PSIR}/`` with their
    model cards (metrics, SHA-256 of the weights) and a top-level card.
 
 Fixed seeds throughout; on 2 CPU cores the defaults take about 30 minutes::
 
     python scripts/train_default_models.py --out runs/default-models [--name cascade-synth-v1]
-    python scripts/train_default_models.py --evaluate models/cascade-synth-v1 --out runs/recheck   # re-measure
+    python scripts/train_default_models.py --evaluate lesionseg/models/cascade-synth-v1 --out runs/recheck   # re-measure
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from lesionseg.training.trainer import train
 from real_scan_check import ScanCheck, markdown, run_checks  # scripts/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = ROOT / "configs"
+CONFIGS = ROOT / "lesionseg" / "configs"
 REAL = ROOT.parent / "shared" / "data" / "real"
 
 #: Real scans with manual cord masks: name -> (image, cord mask, factor of implanted lesions' intensity, the
@@ -309,7 +309,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("runs/default-models"))
     parser.add_argument("--name", default="cascade-synth-v2")
-    parser.add_argument("--models", type=Path, default=ROOT / "models", help="where the bundle is written")
+    parser.add_argument("--models", type=Path, default=ROOT / "lesionseg" / "models", help="where the bundle is written")
     parser.add_argument("--cord-steps", type=int, default=None, help="default: configs/default_cord.yaml")
     parser.add_argument("--lesion-steps", type=int, default=None, help="default: configs/default_lesion.yaml")
     parser.add_argument("--contrast-steps", type=int, default=None, help="default: configs/default_lesion_contrast.yaml")

@@ -42,7 +42,7 @@ from lesionseg.io.nifti import load_image
 from lesionseg.synth.dataset import make_dataset
 from lesionseg.training.trainer import train
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = Path(__file__).resolve().parents[1] / "lesionseg" / "configs"
 MODES = ("full", "frozen_encoder", "progressive", "discriminative")
 VARIANTS = ("scratch", *(f"ft-{mode}" for mode in MODES), "zero-shot", "multi-contrast")
 

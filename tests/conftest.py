@@ -74,7 +74,15 @@ def phantom_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = Path(__file__).resolve().parents[1] / "lesionseg" / "configs"
+
+
+@pytest.fixture(autouse=True)
+def _user_models_in_a_temporary_folder(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never read or write the real user model folder."""
+    from lesionseg.io.registry import USER_MODELS_ENV
+
+    monkeypatch.setenv(USER_MODELS_ENV, str(tmp_path_factory.mktemp("user-models")))
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from lesionseg.config import Config, load_config
 from lesionseg.io.checkpoint import save_config
 from lesionseg.errors import ConfigError
 
-CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+CONFIGS = sorted((Path(__file__).resolve().parents[1] / "lesionseg" / "configs").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
@@ -56,8 +56,17 @@ def test_invalid_yaml(tmp_path: Path) -> None:
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="cannot read config"):
+    with pytest.raises(ConfigError, match="absent.yaml: no such config file or shipped config"):
         load_config(tmp_path / "absent.yaml")
+
+
+def test_shipped_config_by_name() -> None:
+    from lesionseg.config import configs_dir, resolve_config
+
+    assert resolve_config("demo") == configs_dir() / "demo.yaml" == resolve_config("demo.yaml")
+    assert load_config("tiny").model.channels == [8, 16, 32]
+    with pytest.raises(ConfigError, match="shipped: .*demo"):
+        resolve_config("no-such-config")
 
 
 def test_overrides_keep_types(tmp_path: Path) -> None:

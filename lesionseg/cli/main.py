@@ -11,7 +11,7 @@ from lesionseg.cli.benchmark import benchmark
 from lesionseg.cli.evaluate import evaluate
 from lesionseg.cli.export import export
 from lesionseg.cli.infer import infer
-from lesionseg.cli.models import models
+from lesionseg.cli.models import app as models_app
 from lesionseg.cli.synth import synth
 from lesionseg.cli.train import train
 
@@ -48,7 +48,7 @@ app.command(help="Train a lesion (or cord) model from a YAML config on a BIDS da
 app.command(help="Segment lesions in NIfTI files, folders or BIDS datasets.")(infer)
 app.command(help="Compare predicted masks with ground truth: Dice, precision, recall, volumes.")(evaluate)
 app.command(help="Export a model's network to ONNX (for onnxruntime and other runtimes).")(export)
-app.command(help="List the shipped models with their cards, or print one model's card.")(models)
+app.add_typer(models_app, name="models")
 app.command(help="Time every stage of inference and training on this machine (JSON + Markdown).")(benchmark)
 
 

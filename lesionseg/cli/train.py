@@ -11,7 +11,9 @@ from lesionseg.cli.common import handle_errors
 
 
 def train(
-    config: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="YAML config (see configs/).")],
+    config: Annotated[
+        str, typer.Argument(help="YAML config file, or a shipped config's name (demo, cord_t2w, lesion_t2w_cascade, ...).")
+    ],
     data: Annotated[Path | None, typer.Option(help="BIDS dataset; default: data.root of the config.")] = None,
     out: Annotated[Path, typer.Option(help="Run folder: checkpoints, TensorBoard logs, exported model.")] = Path("runs/latest"),
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a config value, e.g. train.lr=1e-3.")] = None,

@@ -1,29 +1,51 @@
-"""Shipped models: the folders under ``models/`` (or ``$LESIONSEG_MODELS``), found by name.
+"""Models found by name: the ones shipped inside the package (package data, read through
+:mod:`importlib.resources`, so a pip-installed wheel has them) and the models a site installs into the user's
+model folder (``lesionseg models install FOLDER``). Shipped configs: :func:`lesionseg.config.resolve_config`.
 
-A shipped model is a model folder (``model.pt``, ``config.yaml``, ``metadata.json``, ``MODEL_CARD.md``) or a
-cascade bundle (``cord/`` and ``lesion/`` model folders, optionally ``fp/`` and contrast-specific lesion models
-``lesion-<contrast>/``, each with its card, and a card of the whole).
-:data:`DEFAULT_MODEL` is what ``lesionseg infer`` uses when no model is given.
+A model is a model folder (``model.pt``, ``config.yaml``, ``metadata.json``, ``MODEL_CARD.md``) or a cascade
+bundle (``cord/`` and ``lesion/`` model folders, optionally ``localizer/``, ``fp/`` and contrast-specific lesion
+models ``lesion-<contrast>/``, each with its card, and a card of the whole). :data:`DEFAULT_MODEL` is what
+``lesionseg infer`` uses when no model is given.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
-from lesionseg.errors import ModelError
-from lesionseg.io.checkpoint import CARD_FILE, MODEL_FILE, bundle_stages
+from lesionseg.errors import ModelError, OutputError
+from lesionseg.io.checkpoint import CARD_FILE, MODEL_FILE, bundle_stages, verify_models
 
 #: The cascade ``lesionseg infer`` uses without ``--model`` / ``--cascade``.
 DEFAULT_MODEL = "cascade-synth-v2"
-#: Environment variable naming another folder of shipped models.
+#: Environment variable naming another folder of shipped models (instead of the package's).
 MODELS_ENV = "LESIONSEG_MODELS"
+#: Environment variable naming the folder of installed models (default: the platform's user data folder).
+USER_MODELS_ENV = "LESIONSEG_USER_MODELS"
+
+
+def _package_folder(name: str) -> Path:
+    """A folder shipped inside the package (``lesionseg/<name>``) as a file-system path."""
+    return Path(str(resources.files("lesionseg") / name))
 
 
 def models_dir() -> Path:
-    """``$LESIONSEG_MODELS``, else the ``models/`` folder beside the package (a source checkout)."""
-    return Path(os.environ.get(MODELS_ENV) or Path(__file__).resolve().parents[2] / "models")
+    """``$LESIONSEG_MODELS``, else the models shipped in the package (``lesionseg/models``)."""
+    return Path(os.environ.get(MODELS_ENV) or _package_folder("models"))
+
+
+def user_models_dir() -> Path:
+    """``$LESIONSEG_USER_MODELS``, else ``<user data folder>/lesionseg/models`` by the platform's conventions
+    (``~/.local/share`` on Linux, ``~/Library/Application Support`` on macOS, ``%LOCALAPPDATA%`` on Windows)."""
+    if os.environ.get(USER_MODELS_ENV):
+        return Path(os.environ[USER_MODELS_ENV])
+    import platformdirs
+
+    return platformdirs.user_data_path("lesionseg", appauthor=False) / "models"
 
 
 @dataclass(frozen=True)
@@ -46,8 +68,10 @@ class ShippedModel:
 
 
 def shipped_models(folder: Path | None = None) -> list[ShippedModel]:
-    """Every model folder or bundle directly under ``folder`` (default :func:`models_dir`), by name."""
-    folder = folder or models_dir()
+    """Every model folder or bundle directly under ``folder``, by name (default: the shipped models, then the
+    installed ones of :func:`user_models_dir`)."""
+    if folder is None:
+        return [*shipped_models(models_dir()), *shipped_models(user_models_dir())]
     if not folder.is_dir():
         return []
     found = []
@@ -72,7 +96,10 @@ def resolve_model(name_or_path: str | Path) -> Path:
     if str(name_or_path) in shipped:
         return shipped[str(name_or_path)]
     known = ", ".join(shipped) or "none"
-    raise ModelError(f"{name_or_path}: no such model folder or shipped model (shipped in {models_dir()}: {known})")
+    raise ModelError(
+        f"{name_or_path}: no such model folder or model name (shipped in {models_dir()}, installed in "
+        f"{user_models_dir()}: {known})"
+    )
 
 
 def default_model() -> Path:
@@ -85,3 +112,33 @@ def default_model() -> Path:
     if not bundle_stages(path):
         raise ModelError(f"{path}: the default model is not here; give --model MODEL or --cascade CORD LESION")
     return path
+
+
+def install_model(folder: str | Path, name: str | None = None) -> Path:
+    """Copy a model folder or cascade bundle into :func:`user_models_dir` under ``name`` (default: its folder's
+    name), after checking every stage's weights against the SHA-256 its card or metadata records.
+
+    Returns:
+        The installed folder.
+
+    Raises:
+        ModelError: not a model folder or bundle, weights that fail their checksum, or no checksum recorded.
+        OutputError: the name is taken (a shipped or installed model) or the folder cannot be written.
+    """
+    source = Path(folder)
+    if not bundle_stages(source):
+        raise ModelError(f"{source}: not a model folder or cascade bundle (model.pt + config.yaml, or cord/ + lesion/)")
+    verify_models([source])
+    name = name or source.resolve().name
+    if name in {model.name for model in shipped_models()}:
+        raise OutputError(f"{name}: a model of this name is already shipped or installed; choose another --name")
+    target = user_models_dir() / name
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=target.parent))
+        shutil.copytree(source, staging / name)
+        os.replace(staging / name, target)  # appears whole or not at all
+        shutil.rmtree(staging, ignore_errors=True)
+    except OSError as error:
+        raise OutputError(f"{target}: cannot install ({error.strerror or error})") from None
+    return target

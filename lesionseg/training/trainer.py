@@ -11,7 +11,7 @@ A run folder holds::
 Usage::
 
     from lesionseg import load_config, train
-    result = train(load_config("configs/demo.yaml"), data_root="phantoms", run_dir="runs/demo")
+    result = train(load_config("demo"), data_root="phantoms", run_dir="runs/demo")
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ def test_the_default_cascade_is_used_without_a_model(
 
     listing = CliRunner().invoke(app, ["models"])
     assert listing.exit_code == 0 and DEFAULT_MODEL in listing.output and "(default)" in listing.output
-    shown = CliRunner().invoke(app, ["models", DEFAULT_MODEL])
+    shown = CliRunner().invoke(app, ["models", "show", DEFAULT_MODEL])
     assert shown.exit_code == 0 and "A test cascade" in shown.output
 
     out = tmp_path / "out"
@@ -63,3 +63,25 @@ def test_shipped_models_are_small_carded_and_intact(model) -> None:  # noqa: ANN
         card = (folder / CARD_FILE).read_text(encoding="utf-8")
         assert "Research use only" in card and "SHA-256 (model.pt)" in card
     assert "Not a medical device" in model.card
+
+
+def test_models_install_checks_the_checksum_and_makes_a_name(trained_tiny_model: Path, phantom_dataset: Path, tmp_path: Path) -> None:
+    from lesionseg.io.registry import user_models_dir
+
+    result = CliRunner().invoke(app, ["models", "install", str(trained_tiny_model), "--name", "site-t2w"])
+    assert result.exit_code == 0, result.output
+    assert (user_models_dir() / "site-t2w/model.pt").is_file() and resolve_model("site-t2w") == user_models_dir() / "site-t2w"
+    assert "site-t2w" in CliRunner().invoke(app, ["models"]).output
+    again = CliRunner().invoke(app, ["models", "install", str(trained_tiny_model), "--name", "site-t2w"])
+    assert again.exit_code == 1 and "already shipped or installed" in again.output
+    tampered = tmp_path / "tampered"
+    shutil.copytree(trained_tiny_model, tampered)
+    weights = bytearray((tampered / "model.pt").read_bytes())
+    weights[len(weights) // 2] ^= 0xFF  # one flipped byte
+    (tampered / "model.pt").write_bytes(bytes(weights))
+    refused = CliRunner().invoke(app, ["models", "install", str(tampered)])
+    assert refused.exit_code == 1 and "SHA-256" in refused.output and not (user_models_dir() / "tampered").exists()
+    out = tmp_path / "out"
+    used = CliRunner().invoke(app, ["infer", str(phantom_dataset / "sub-001/anat/sub-001_T2w.nii.gz"), "--model", "site-t2w",
+                                    "--out", str(out), "--no-report", "--device", "cpu"])
+    assert used.exit_code == 0, used.output

@@ -19,7 +19,7 @@ from lesionseg.training.distributed import init_distributed, shutdown, unwrap, w
 from lesionseg.training.optim import build_loss, build_optimizer
 from lesionseg.training.trainer import train_step
 
-CONFIG = Path(__file__).resolve().parents[2] / "configs" / "tiny.yaml"
+CONFIG = Path(__file__).resolve().parents[2] / "lesionseg" / "configs" / "tiny.yaml"
 STEPS = 3
 GLOBAL_BATCH = 4
 
