@@ -52,7 +52,7 @@ def test_infer_with_a_bad_file_exits_1(trained_tiny_model: Path, tmp_path: Path)
 def test_infer_with_a_missing_model_exits_1(tmp_path: Path) -> None:
     result = runner.invoke(app, ["infer", str(tmp_path), "--model", str(tmp_path / "nope.pt")])
     assert result.exit_code == 1
-    assert "nope.pt: no such model folder or shipped model" in result.output
+    assert "nope.pt: no such model folder or model name" in result.output
 
 
 def test_help_lists_every_command() -> None:
