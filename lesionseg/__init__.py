@@ -2,11 +2,16 @@
 
 The command line (``lesionseg``) is a thin layer over this package::
 
-    from lesionseg import load_config, make_dataset, train, Predictor, evaluate_folder
+    import lesionseg
 
-    config = load_config("demo")                  # a shipped config by name, or a YAML file
-    result = train(config, data_root="phantoms/train", run_dir="runs/demo")
-    Predictor.from_model(result.model_dir).predict("scan.nii.gz").save("scan_lesionseg.nii.gz")
+    segmenter = lesionseg.load_segmenter()         # the shipped default cascade (or a name, folder, bundle)
+    result = segmenter.segment("scan.nii.gz")      # a path, a nibabel image, or segment(array, affine)
+    result.lesion_mask, result.cord_mask           # arrays on the input's own grid
+    result.lesion_image().to_filename("scan_lesionseg.nii.gz")
+
+    config = lesionseg.load_config("demo")         # a shipped config by name, or a YAML file
+    run = lesionseg.train(config, data_root="phantoms/train", run_dir="runs/demo")
+    lesionseg.load_segmenter(run.model_dir).segment("scan.nii.gz")
 
 Names are imported on first use, so ``import lesionseg`` (and ``lesionseg --help``) stays fast.
 """
@@ -23,6 +28,12 @@ except metadata.PackageNotFoundError:  # a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
 _EXPORTS = {
+    "load_segmenter": "lesionseg.api",
+    "InferenceSettings": "lesionseg.inference.segmenter",
+    "Segmentation": "lesionseg.inference.segmenter",
+    "Segmenter": "lesionseg.inference.segmenter",
+    "CascadePredictor": "lesionseg.inference.cascade",
+    "BatchOptions": "lesionseg.inference.batch",
     "Config": "lesionseg.config",
     "load_config": "lesionseg.config",
     "resolve_config": "lesionseg.config",

@@ -132,10 +132,11 @@ def load_variant(variant: Variant, models: dict[str, Path]) -> Any:
     """The predictor of a variant, its networks wrapped in :class:`TimedNetwork`."""
     from lesionseg.inference.cascade import CascadePredictor
     from lesionseg.inference.predictor import Predictor
+    from lesionseg.inference.segmenter import InferenceSettings
 
     def load(path: Path) -> Predictor:
         predictor = Predictor.from_model(path, device="cpu", engine=variant.engine)
-        predictor.config.infer.precision = variant.precision  # type: ignore[assignment]
+        predictor = predictor.with_settings(InferenceSettings(precision=variant.precision))  # type: ignore[arg-type]
         predictor.members = [TimedNetwork(member) for member in predictor.members]
         predictor.network = predictor.members[0]
         return predictor
@@ -146,8 +147,7 @@ def load_variant(variant: Variant, models: dict[str, Path]) -> Any:
 
 
 def _networks(predictor: Any) -> list[TimedNetwork]:
-    stages = [predictor.cord, predictor.lesion] if hasattr(predictor, "lesion") else [predictor]
-    return [member for stage in stages for member in stage.members]
+    return [member for stage in predictor.stages for member in stage.members]
 
 
 def time_once(predictor: Any, image_path: Path, cord_path: Path, out: Path, use_gt_cord: bool) -> dict[str, float]:
@@ -159,7 +159,7 @@ def time_once(predictor: Any, image_path: Path, cord_path: Path, out: Path, use_
     started = time.perf_counter()
     image = load_image(image_path)
     seconds = {"load": time.perf_counter() - started}
-    if hasattr(predictor, "lesion"):
+    if predictor.segments_cord:
         cord_mask, cord_seconds = None, 0.0
         if use_gt_cord:  # untrained cord network: run and time it, but crop around the true cord
             t = time.perf_counter()
@@ -227,6 +227,7 @@ def _large_volume_child(arguments: list[str]) -> None:
     """Run by :func:`peak_rss` in a fresh process."""
     from lesionseg.inference.cascade import CascadePredictor
     from lesionseg.inference.predictor import Predictor
+    from lesionseg.inference.segmenter import InferenceSettings
 
     image, out, whole, cord, lesion, variant, budget = arguments
     predictor = (
@@ -234,8 +235,7 @@ def _large_volume_child(arguments: list[str]) -> None:
         else Predictor.from_model(whole, device="cpu")
     )
     if budget:
-        for stage in (predictor.cord, predictor.lesion) if variant == "cascade" else (predictor,):
-            stage.config.infer.memory_budget_mb = float(budget)
+        predictor = predictor.with_settings(InferenceSettings(memory_budget_mb=float(budget)))
     result = predictor.predict(image)
     (result.lesion if variant == "cascade" else result).save(out)
 
@@ -266,6 +266,38 @@ def nnunet_benchmark() -> dict[str, Any]:
     return {"status": "skipped: nnunetv2 is installed but needs a trained nnU-Net model folder (not automated here)"}
 
 
+def time_variant(
+    variant: Variant, models: dict[str, Path], folder: Path, image_path: Path, cord_path: Path, use_gt_cord: bool,
+    *, repeats: int, peak: float,
+) -> dict[str, Any]:
+    """Median (and spread) of each stage's seconds over ``repeats`` runs after a warm-up; for the fp32 PyTorch
+    variants also the network's GFLOP, GFLOP/s and share of the machine's matmul peak."""
+    variant_models = dict(models)
+    if variant.engine == "onnxruntime":
+        variant_models.update(cord=folder / "cord-onnx", lesion=folder / "lesion-onnx")
+    predictor = load_variant(variant, variant_models)
+    time_once(predictor, image_path, cord_path, folder / "warmup.nii.gz", use_gt_cord)  # one-off costs
+    runs = [time_once(predictor, image_path, cord_path, folder / "out.nii.gz", use_gt_cord) for _ in range(repeats)]
+    timing = {key: stats([r[key] for r in runs if key in r]) for key in runs[0]}
+    if variant.engine == "torch" and variant.precision == "fp32":
+        flops = count_flops(predictor, image_path, cord_path, use_gt_cord)
+        forward = timing["network_forward"]["median"]
+        timing.update(gflop=flops / 1e9, gflops_per_second=flops / 1e9 / forward,
+                      percent_of_peak=100 * flops / 1e9 / forward / peak)
+    return timing
+
+
+def _header(peak: float, whole_model: Path | None, cord_model: Path | None, lesion_model: Path | None) -> dict[str, Any]:
+    """The machine and the models a benchmark ran on."""
+    return {
+        "machine": {"threads": torch.get_num_threads(), "python": platform.python_version(), "torch": torch.__version__,
+                    "processor": platform.processor() or platform.machine(), "fp32_matmul_peak_gflops": peak},
+        "models": {"whole": str(whole_model or "untrained demo config"),
+                   "cord": str(cord_model or "untrained cord_t2w config (crop from the ground-truth cord)"),
+                   "lesion": str(lesion_model or "untrained lesion_t2w_cascade config")},
+    }
+
+
 def run(
     out: Path,
     *,
@@ -285,15 +317,8 @@ def run(
     variants = [v for v in VARIANTS if v.engine != "onnxruntime" or onnx]
     peak = matmul_peak_gflops(1024 if quick else 2048)
     log(f"fp32 matmul peak: {peak:.0f} GFLOP/s on {torch.get_num_threads()} threads")
-    results: dict[str, Any] = {
-        "machine": {"threads": torch.get_num_threads(), "python": platform.python_version(), "torch": torch.__version__,
-                    "processor": platform.processor() or platform.machine(), "fp32_matmul_peak_gflops": peak},
-        "models": {"whole": str(whole_model or "untrained configs/demo.yaml"),
-                   "cord": str(cord_model or "untrained configs/cord_t2w.yaml (crop from the ground-truth cord)"),
-                   "lesion": str(lesion_model or "untrained configs/lesion_t2w_cascade.yaml")},
-        "repeats": repeats,
-        "inference": {},
-    }
+    results: dict[str, Any] = {**_header(peak, whole_model, cord_model, lesion_model), "repeats": repeats,
+                               "inference": {}}
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
         models = {"whole": model_folder(whole_model, "demo.yaml", folder),
@@ -309,19 +334,8 @@ def run(
             image_path, cord_path = make_phantom(folder, name, fov, spacing)
             entry: dict[str, Any] = {"spacing_mm": list(spacing)}
             for variant in variants:
-                variant_models = dict(models)
-                if variant.engine == "onnxruntime":
-                    variant_models.update(cord=folder / "cord-onnx", lesion=folder / "lesion-onnx")
-                predictor = load_variant(variant, variant_models)
-                time_once(predictor, image_path, cord_path, folder / "warmup.nii.gz", use_gt_cord)  # one-off costs
-                runs = [time_once(predictor, image_path, cord_path, folder / "out.nii.gz", use_gt_cord) for _ in range(repeats)]
-                entry[variant.name] = {key: stats([r[key] for r in runs if key in r]) for key in runs[0]}
-                if variant.engine == "torch" and variant.precision == "fp32":
-                    flops = count_flops(predictor, image_path, cord_path, use_gt_cord)
-                    forward = entry[variant.name]["network_forward"]["median"]
-                    entry[variant.name]["gflop"] = flops / 1e9
-                    entry[variant.name]["gflops_per_second"] = flops / 1e9 / forward
-                    entry[variant.name]["percent_of_peak"] = 100 * flops / 1e9 / forward / peak
+                entry[variant.name] = time_variant(variant, models, folder, image_path, cord_path, use_gt_cord,
+                                                   repeats=repeats, peak=peak)
                 log(f"{name}: {variant.name} {entry[variant.name]['total']['median']:.2f} s")
             from lesionseg.io.nifti import load_image
 

@@ -27,6 +27,15 @@ CORD_SUFFIX = "seg-manual"
 LESION_OUTPUT_SUFFIX = "lesionseg"
 LESION_SOFT_OUTPUT_SUFFIX = "lesionseg-soft"
 CORD_OUTPUT_SUFFIX = "seg"
+#: Per-voxel variance over ensemble members and TTA flips.
+UNCERTAINTY_OUTPUT_SUFFIX = "lesionseg-uncertainty"
+#: A scan's completion record (``<stem>_lesionseg-record.json``, see :mod:`lesionseg.io.run_folder`).
+RECORD_SUFFIX = "lesionseg-record"
+#: Names of the masks and records inference writes, never taken as inputs when found in the output folder.
+OUTPUT_SUFFIXES: tuple[str, ...] = tuple(
+    f"_{s}"
+    for s in (LESION_OUTPUT_SUFFIX, LESION_SOFT_OUTPUT_SUFFIX, UNCERTAINTY_OUTPUT_SUFFIX, CORD_OUTPUT_SUFFIX, RECORD_SUFFIX)
+)
 
 #: Keys of a TorchIO subject.
 IMAGE_KEY = "image"

@@ -11,7 +11,9 @@ from lesionseg.cli.common import handle_errors
 
 
 def benchmark(
-    out: Annotated[Path, typer.Option(help="Folder for benchmark.json and benchmark.md.")] = Path("runs/benchmark"),
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for benchmark.json and benchmark.md.")
+    ] = Path("runs/benchmark"),
     repeats: Annotated[int, typer.Option(help="Runs per figure (median, min, max).")] = 3,
     quick: Annotated[bool, typer.Option(help="One small volume, one run, short training: a smoke run.")] = False,
     whole_model: Annotated[Path | None, typer.Option(help="Whole-image model folder (default: untrained).")] = None,

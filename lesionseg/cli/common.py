@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import warnings
 from collections.abc import Iterator
 
 import typer
@@ -14,18 +15,27 @@ from lesionseg.errors import LesionsegError
 _state = {"debug": False}
 
 
+#: Libraries whose warnings (deprecations, "this will change" notices) mean nothing to a user of the command.
+QUIET_MODULES = r"(torch|torchio|monai|highdicom|pydicom|nibabel|SimpleITK|matplotlib|scipy|numpy)(\.|$)"
+
+
 def set_debug(debug: bool) -> None:
-    """Remember ``--debug`` and set up rich logging on stderr."""
+    """Remember ``--debug`` and set up rich logging on stderr: lesionseg's own INFO lines, only warnings from
+    other libraries (highdicom's INFO lines, for one), and none of their Python warnings unless ``--debug``."""
     _state["debug"] = debug
     from rich.logging import RichHandler
 
     logging.basicConfig(
-        level=logging.DEBUG if debug else logging.INFO,
+        level=logging.DEBUG if debug else logging.WARNING,
         format="%(message)s",
         datefmt="[%X]",
         handlers=[RichHandler(show_path=debug, rich_tracebacks=debug, console=_stderr_console())],
         force=True,
     )
+    logging.getLogger("lesionseg").setLevel(logging.DEBUG if debug else logging.INFO)
+    if not debug:
+        for category in (FutureWarning, DeprecationWarning, UserWarning):
+            warnings.filterwarnings("ignore", category=category, module=QUIET_MODULES)
 
 
 def _stderr_console():  # noqa: ANN202

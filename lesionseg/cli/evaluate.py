@@ -17,7 +17,9 @@ def evaluate(
     compare: Annotated[
         list[Path] | None, typer.Option(help="Prediction folders to compare (repeat); the first is the baseline.")
     ] = None,
-    out: Annotated[Path | None, typer.Option(help="Folder for metrics.csv, metrics.json and report.html.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Folder for metrics.csv, metrics.json and report.html.")
+    ] = None,
     preset: Annotated[list[str] | None, typer.Option(help="Lesion rules: anima, simple (repeat; default both).")] = None,
     gt_suffix: Annotated[str, typer.Option(help="Ground-truth suffix.")] = "lesion-manual",
     pred_suffix: Annotated[str, typer.Option(help="Prediction suffix.")] = "lesionseg",

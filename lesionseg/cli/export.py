@@ -13,7 +13,7 @@ from lesionseg.cli.common import handle_errors
 def export(
     model: Annotated[Path, typer.Argument(help="Model folder (RUN/model).")],
     output_format: Annotated[Literal["onnx"], typer.Option("--format", help="onnx (needs lesionseg[onnx]).")] = "onnx",
-    out: Annotated[Path | None, typer.Option(help="Output file (default: MODEL/model.onnx).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file (default: MODEL/model.onnx).")] = None,
 ) -> None:
     """Export a model's network to ONNX; `lesionseg infer --engine onnxruntime --model MODEL` then runs it."""
     with handle_errors():

@@ -1,4 +1,5 @@
-"""A rich progress bar for training (the library itself only logs)."""
+"""Training progress: a rich progress bar on a terminal, a plain line every 5% of the steps (and at each
+validation) in a log file, e.g. a cluster job's (the library itself only logs)."""
 
 from __future__ import annotations
 
@@ -26,16 +27,32 @@ class RichTrainingProgress(TrainingCallback):
         self.task = None
         self.val = ""
 
+        self.total = 0
+        self.every = 1
+
+    @property
+    def plain(self) -> bool:
+        """No terminal: plain lines instead of a live bar."""
+        return not self.console.is_terminal
+
     def on_start(self, *, start_step: int, total_steps: int, parameters: int) -> None:
         self.console.print(f"network parameters: {parameters:,}")
-        self.progress.start()
-        self.task = self.progress.add_task("train", total=total_steps, completed=start_step, status="")
+        self.total, self.every = total_steps, max(1, total_steps // 20)
+        if not self.plain:
+            self.progress.start()
+            self.task = self.progress.add_task("train", total=total_steps, completed=start_step, status="")
 
     def on_step(self, *, step: int, loss: float, lr: float) -> None:
-        self.progress.update(self.task, completed=step, status=f"loss {loss:.3f}{self.val}")
+        if not self.plain:
+            self.progress.update(self.task, completed=step, status=f"loss {loss:.3f}{self.val}")
+        elif step % self.every == 0 or step == self.total:
+            self.console.print(f"train step {step}/{self.total}: loss {loss:.4f}, lr {lr:.2e}{self.val}", highlight=False)
 
     def on_validation(self, *, step: int, dice: float, best: float) -> None:
         self.val = f" val Dice {dice:.3f}"
+        if self.plain:
+            self.console.print(f"train step {step}/{self.total}: val Dice {dice:.3f} (best {best:.3f})", highlight=False)
 
     def on_end(self) -> None:
-        self.progress.stop()
+        if not self.plain:
+            self.progress.stop()

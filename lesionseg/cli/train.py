@@ -15,7 +15,9 @@ def train(
         str, typer.Argument(help="YAML config file, or a shipped config's name (demo, cord_t2w, lesion_t2w_cascade, ...).")
     ],
     data: Annotated[Path | None, typer.Option(help="BIDS dataset; default: data.root of the config.")] = None,
-    out: Annotated[Path, typer.Option(help="Run folder: checkpoints, TensorBoard logs, exported model.")] = Path("runs/latest"),
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Run folder: checkpoints, TensorBoard logs, exported model.")
+    ] = Path("runs/latest"),
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a config value, e.g. train.lr=1e-3.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/last.pt.")] = False,
     device: Annotated[str | None, typer.Option(help="auto | cpu | cuda (default: train.device).")] = None,

@@ -35,8 +35,9 @@ from lesionseg.errors import ModelError
 from lesionseg.inference.fp_reduction import FalsePositiveFilter
 from lesionseg.inference.lesions import keep_lesions_in_cord, remove_small_lesions
 from lesionseg.inference.predictor import Prediction, Predictor, load_timed
-from lesionseg.io.checkpoint import contrast_stages
-from lesionseg.io.nifti import LoadedImage
+from lesionseg.inference.segmenter import ImageSource, InferenceSettings, Segmentation
+from lesionseg.io.checkpoint import CONTRAST_STAGE_PREFIX, contrast_stages
+from lesionseg.io.nifti import LoadedImage, as_loaded_image
 from lesionseg.transforms.cropping import Box, box_slices, crop_affine, crop_box_around
 from lesionseg.transforms.postprocessing import dilate_mm, keep_largest_component, label_components
 
@@ -117,11 +118,14 @@ def predict_cord(
 
 
 class CascadePredictor:
-    """Cord model -> crop -> lesion model (-> false-positive filter), as a library object.
+    """Cord model -> crop -> lesion model (-> false-positive filter): a
+    :class:`~lesionseg.inference.segmenter.Segmenter`.
 
     ``lesion_by_contrast`` holds lesion models of one contrast each (e.g. fine-tuned on PSIR); an image of such
     a contrast goes to its own model, any other image to ``lesion``.
     """
+
+    segments_cord = True
 
     def __init__(
         self,
@@ -140,6 +144,40 @@ class CascadePredictor:
         self.cascade = cascade or lesion.config.cascade
         self.fp_filter = fp_filter
         self.lesion_by_contrast = dict(lesion_by_contrast or {})
+
+    def with_settings(self, settings: InferenceSettings) -> CascadePredictor:
+        """The same networks with the user's settings: all of them to the lesion models, the lesion rule to the
+        cascade, the precision and memory budget to every stage (this cascade is unchanged)."""
+        speed = InferenceSettings(precision=settings.precision, memory_budget_mb=settings.memory_budget_mb)
+        fp_filter = None
+        if self.fp_filter is not None:
+            fp_filter = FalsePositiveFilter(self.fp_filter.second.with_settings(speed),
+                                            accept_threshold=self.fp_filter.accept_threshold)
+        return CascadePredictor(
+            self.cord.with_settings(speed) if self.cord is not None else None,
+            self.lesion.with_settings(settings),
+            cascade=settings.cascade_config(self.cascade),
+            fp_filter=fp_filter,
+            lesion_by_contrast={c: m.with_settings(settings) for c, m in self.lesion_by_contrast.items()},
+            localizer=self.localizer.with_settings(speed) if self.localizer is not None else None,
+        )
+
+    @property
+    def stages(self) -> list[Predictor]:
+        """Every network: localiser, cord, lesion models, false-positive filter (those present)."""
+        second = self.fp_filter.second if self.fp_filter is not None else None
+        return [stage for stage in (self.localizer, self.cord, *self.lesion_stages, second) if stage is not None]
+
+    def segment(
+        self, image: ImageSource, affine: np.ndarray | None = None, *, contrast: str | None = None
+    ) -> Segmentation:
+        """:meth:`predict_loaded` on any image source (a loaded image, a path, a nibabel image, or an array with
+        its ``affine``; ``contrast`` overrides the file name's), as a
+        :class:`~lesionseg.inference.segmenter.Segmentation`."""
+        result = self.predict_loaded(as_loaded_image(image, affine, contrast=contrast))
+        stage = f"{CONTRAST_STAGE_PREFIX}{result.lesion_contrast}" if result.lesion_contrast else "lesion"
+        return Segmentation(lesion=result.lesion, cord=result.cord, warning=result.warning, lesion_stage=stage,
+                            lesion_rule=result.lesion_rule, box=result.box, seconds=dict(result.seconds))
 
     @property
     def lesion_stages(self) -> list[Predictor]:
@@ -184,7 +222,7 @@ class CascadePredictor:
             if target != role:
                 raise ModelError(f"{path}: a {target} model given as the cascade's {role} model (order: CORD LESION)")
         for contrast, path in paths.items():
-            trained = by_contrast[contrast].metadata.get("contrasts") or []
+            trained = by_contrast[contrast].metadata.contrasts or []
             if contrast not in trained:
                 trained_on = "/".join(trained) or "unknown contrasts"
                 raise ModelError(f"{path}: the {contrast} lesion model was trained on {trained_on}")
@@ -208,7 +246,7 @@ class CascadePredictor:
             InputError: a stage's working grid of the whole image would be too large (any stage may run on the
                 whole image: the lesion stage does when no cord is found).
         """
-        for stage in filter(None, (self.localizer, self.cord, *self.lesion_stages)):
+        for stage in self.stages:
             stage.check_working_grid(image)
         seconds: dict[str, float] = {}
         started = time.perf_counter()
@@ -281,7 +319,7 @@ def load_pipeline(
     tta: bool = False,
     engine: str = "torch",
 ) -> Predictor | CascadePredictor:
-    """The predictor ``lesionseg infer`` runs.
+    """The segmenter ``lesionseg infer`` runs: the one place that decides the pipeline's kind.
 
     - ``cascade=(cord_model, lesion_model)``: a :class:`CascadePredictor` (extra ``model`` paths join the lesion
       model as an ensemble);

@@ -92,6 +92,18 @@ def _world(voxels: np.ndarray, affine: np.ndarray) -> np.ndarray:
     return voxels @ affine[:3, :3].T + affine[:3, 3]
 
 
+def _lesion_level(levels: np.ndarray, inside: np.ndarray, voxels: np.ndarray, level_points: np.ndarray | None) -> int | None:
+    """The most frequent level among a lesion's voxels, else the level of the labelled voxel nearest its centre."""
+    if level_points is None or not len(level_points):
+        return None
+    values = levels[inside]
+    values = values[values > 0]
+    if len(values):
+        return int(np.bincount(values.astype(int)).argmax())
+    nearest = level_points[np.argmin(((level_points - voxels.mean(axis=0)) ** 2).sum(axis=1))]
+    return int(levels[tuple(nearest)])
+
+
 def lesion_table(
     mask: np.ndarray,
     affine: np.ndarray,
@@ -131,16 +143,7 @@ def lesion_table(
         # extent of the voxel centres plus one voxel's size along the axis
         extent = float(along.max() - along.min() + np.abs(axis * spacing).max())
         maximum = float(probabilities[labels == index].max()) if probabilities is not None else 1.0
-        level = None
-        if levels is not None and level_points is not None and len(level_points):
-            inside = levels[labels == index]
-            inside = inside[inside > 0]
-            if len(inside):
-                level = int(np.bincount(inside.astype(int)).argmax())
-            else:
-                centre_voxel = voxels.mean(axis=0)
-                nearest = level_points[np.argmin(((level_points - centre_voxel) ** 2).sum(axis=1))]
-                level = int(levels[tuple(nearest)])
+        level = _lesion_level(levels, labels == index, voxels, level_points) if levels is not None else None
         rows.append(
             LesionRow(
                 lesion_id=len(rows) + 1,

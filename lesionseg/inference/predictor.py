@@ -12,6 +12,7 @@ canonical grid, then (when saved) the native axes of the input file::
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -26,8 +27,10 @@ from monai.inferers import sliding_window_inference
 from lesionseg.config import Config, InferConfig
 from lesionseg.errors import InputError
 from lesionseg.io.checkpoint import load_model
-from lesionseg.io.nifti import MAX_VOXELS, LoadedImage, NativeGeometry, load_image, save_mask
+from lesionseg.io.model_metadata import ModelMetadata
+from lesionseg.io.nifti import MAX_VOXELS, LoadedImage, NativeGeometry, as_loaded_image, load_image, save_mask
 from lesionseg.inference.lesions import remove_small_lesions
+from lesionseg.inference.segmenter import ImageSource, InferenceSettings, Segmentation
 from lesionseg.networks.factory import build_network
 from lesionseg.transforms.cropping import Box, box_slices, crop_affine
 from lesionseg.transforms.preprocessing import (
@@ -146,7 +149,14 @@ class Prediction:
 
 
 class Predictor:
-    """Runs a trained network on whole images (library API; the CLI's ``infer`` wraps it)."""
+    """Runs a trained network on whole images: a :class:`~lesionseg.inference.segmenter.Segmenter` (the CLI's
+    ``infer`` and :func:`lesionseg.load_segmenter` wrap it).
+
+    User options come in ``settings`` (:class:`~lesionseg.inference.segmenter.InferenceSettings`), applied over
+    the model's ``infer`` config in :attr:`infer`; the loaded config itself is never changed.
+    """
+
+    segments_cord = False
 
     def __init__(
         self,
@@ -154,8 +164,9 @@ class Predictor:
         config: Config,
         *,
         device: str | torch.device = "cpu",
-        metadata: dict | None = None,
+        metadata: ModelMetadata | dict | None = None,
         tta: bool = False,
+        settings: InferenceSettings | None = None,
     ) -> None:
         self.device = resolve_device(device) if isinstance(device, str) else device
         members = network if isinstance(network, list) else [network]
@@ -165,11 +176,43 @@ class Predictor:
         #: Flip test-time augmentation (8 mirrorings, averaged).
         self.tta = tta
         self.config = config
-        self.metadata = dict(metadata or {})
+        #: what the weights were trained for (typed; ``metadata.json``)
+        self.metadata = metadata if isinstance(metadata, ModelMetadata) else ModelMetadata.model_validate(metadata or {})
         self._preprocessing: dict[str | None, tio.Compose] = {}
         self.roi_size = tuple(config.infer.roi_size or config.train.patch_size)
         #: Optional second stage applied to whole-image predictions, e.g. a false-positive filter.
         self.candidate_filter: Callable[[LoadedImage, Prediction], Prediction] | None = None
+        self.settings = settings or InferenceSettings()
+
+    @property
+    def infer(self) -> InferConfig:
+        """The inference settings in force: the model's ``infer`` config with the user's settings applied."""
+        return self.settings.infer_config(self.config.infer)
+
+    def with_settings(self, settings: InferenceSettings) -> Predictor:
+        """The same networks with other user settings (this predictor is unchanged)."""
+        other = copy.copy(self)
+        other.settings = settings
+        return other
+
+    def segment(
+        self, image: ImageSource, affine: np.ndarray | None = None, *, contrast: str | None = None
+    ) -> Segmentation:
+        """:meth:`predict_loaded` on any image source (a loaded image, a path, a nibabel image, or an array with
+        its ``affine``; ``contrast`` overrides the file name's), as a
+        :class:`~lesionseg.inference.segmenter.Segmentation`."""
+        prediction = self.predict_loaded(as_loaded_image(image, affine, contrast=contrast))
+        return Segmentation(lesion=prediction, seconds=dict(prediction.seconds))
+
+    def lesion_for(self, contrast: str | None) -> Predictor:
+        """This model, for any contrast."""
+        return self
+
+    @property
+    def stages(self) -> list[Predictor]:
+        """This model, and the second network of its false-positive filter when it has one."""
+        second = getattr(self.candidate_filter, "second", None)
+        return [self, *([second] if second is not None else [])]
 
     @classmethod
     def from_model(
@@ -214,7 +257,7 @@ class Predictor:
 
     def _contrast(self, contrast: str | None) -> str | None:
         if contrast is None:
-            trained = self.metadata.get("contrasts") or []
+            trained = self.metadata.contrasts or []
             contrast = trained[0] if len(trained) == 1 else None
         return contrast
 
@@ -291,7 +334,7 @@ class Predictor:
         """The slabs ``(axis, start, stop, margin)`` along the image's longest axis that keep one pass within
         ``infer.memory_budget_mb``; each slab is predicted with ``margin`` voxels of context on both sides (the
         network's field of view); None when the whole image fits."""
-        budget = self.config.infer.memory_budget_mb
+        budget = self.infer.memory_budget_mb
         if budget is None or np.prod(shape) * self.BYTES_PER_VOXEL <= budget * 2**20:
             return None
         axis = int(np.argmax(shape))
@@ -356,7 +399,7 @@ class Predictor:
                     network,
                     flipped,
                     roi_size=self.roi_size,  # type: ignore[arg-type]
-                    config=self.config.infer,
+                    config=self.infer,
                     device=self.device,
                     amp=self.config.train.amp,
                 )
@@ -386,8 +429,9 @@ class Predictor:
     def threshold(self, probabilities: np.ndarray, spacing_mm: Sequence[float]) -> np.ndarray:
         """The binary mask: probabilities at or above ``infer.threshold``, lesions larger than
         ``infer.min_lesion_mm3``."""
-        mask = (probabilities >= self.config.infer.threshold).astype(np.uint8)
-        return remove_small_lesions(mask, spacing_mm, self.config.infer.min_lesion_mm3)
+        infer = self.infer
+        mask = (probabilities >= infer.threshold).astype(np.uint8)
+        return remove_small_lesions(mask, spacing_mm, infer.min_lesion_mm3)
 
     def check_working_grid(self, image: LoadedImage, limit: int = MAX_VOXELS) -> None:
         """Refuse, before any allocation, an image whose resampling to the model's spacing would exceed ``limit``

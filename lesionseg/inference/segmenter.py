@@ -10,14 +10,21 @@ model's config is never written to.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Literal, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, Protocol, Union
+
+import nibabel as nib
+import numpy as np
 
 from lesionseg.config import CascadeConfig, InferConfig
+from lesionseg.io.nifti import LoadedImage, mask_image
 
 if TYPE_CHECKING:
     from lesionseg.inference.predictor import Prediction, Predictor
-    from lesionseg.io.nifti import LoadedImage
     from lesionseg.transforms.cropping import Box
+
+#: What :meth:`Segmenter.segment` accepts.
+ImageSource = Union[LoadedImage, str, Path, nib.spatialimages.SpatialImage, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -59,7 +66,11 @@ class InferenceSettings:
 class Segmentation:
     """One image's result, whatever the segmenter: the lesion prediction, the cord prediction (a cascade's), a
     warning when it fell back (e.g. no cord found), which lesion stage ran (``lesion``, ``lesion-<contrast>``;
-    "" for a whole-image model) and which lesions were kept, in words."""
+    "" for a whole-image model) and which lesions were kept, in words.
+
+    ``lesion`` and ``cord`` hold canonical (RAS) arrays; the properties below give everything **on the input's
+    own grid** (its shape and orientation), as arrays and as nibabel images with the input's affine.
+    """
 
     lesion: Prediction
     cord: Prediction | None = None
@@ -69,6 +80,39 @@ class Segmentation:
     box: Box | None = None
     seconds: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def lesion_mask(self) -> np.ndarray:
+        """uint8 0/1 lesion mask on the input's grid."""
+        return self.lesion.geometry.to_native(self.lesion.mask)
+
+    @property
+    def lesion_probabilities(self) -> np.ndarray:
+        """float32 lesion probabilities on the input's grid."""
+        return self.lesion.geometry.to_native(self.lesion.probabilities)
+
+    @property
+    def cord_mask(self) -> np.ndarray | None:
+        """uint8 0/1 cord mask on the input's grid (a cascade's), else None."""
+        return self.cord.geometry.to_native(self.cord.mask) if self.cord is not None else None
+
+    def lesion_image(self) -> nib.Nifti1Image:
+        """The lesion mask as a nibabel image with the input's affine and qform/sform."""
+        return mask_image(self.lesion.mask, self.lesion.geometry)
+
+    def cord_image(self) -> nib.Nifti1Image | None:
+        """The cord mask as a nibabel image (a cascade's), else None."""
+        return mask_image(self.cord.mask, self.cord.geometry) if self.cord is not None else None
+
+    def lesions(self, *, connectivity: int = 26) -> list[dict]:
+        """One row per lesion (id, volume mm3, centroids in RAS and LPS mm, extent along the cord, maximum
+        probability), as in ``<stem>_lesions.csv``."""
+        from lesionseg.inference.lesions import lesion_table
+
+        cord = self.cord.mask if self.cord is not None else None
+        table = lesion_table(self.lesion.mask, self.lesion.affine, probabilities=self.lesion.probabilities,
+                             cord=cord, connectivity=connectivity)
+        return [asdict(row) for row in table.lesions]
+
 
 class Segmenter(Protocol):
     """What every inference pipeline offers."""
@@ -76,8 +120,11 @@ class Segmenter(Protocol):
     #: whether :meth:`segment` also gives a cord mask (the batch then writes ``<stem>_seg.nii.gz``)
     segments_cord: bool
 
-    def segment(self, image: LoadedImage) -> Segmentation:
-        """Segment one loaded image (canonical grid in, canonical grid out; outputs map back with its geometry)."""
+    def segment(
+        self, image: ImageSource, affine: np.ndarray | None = None, *, contrast: str | None = None
+    ) -> Segmentation:
+        """Segment one image: a loaded image, a path, a nibabel image, or an array with its ``affine``;
+        ``contrast`` (``T2w``, ``T1w``, ``PSIR``, ...) overrides the one a file name declares."""
         ...
 
     def with_settings(self, settings: InferenceSettings) -> Segmenter:

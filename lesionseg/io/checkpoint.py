@@ -17,10 +17,12 @@ from typing import Any
 
 import torch
 import yaml
+from pydantic import ValidationError
 
 from lesionseg.config import Config, config_from_dict, load_config
 from lesionseg.errors import LesionsegError, ModelError
 from lesionseg.io.atomic import atomic_write, atomic_write_text
+from lesionseg.io.model_metadata import ModelMetadata
 from lesionseg.io.validate import one_line
 
 MODEL_FILE = "model.pt"
@@ -73,20 +75,27 @@ class ModelBundle:
 
     state_dict: dict[str, torch.Tensor]
     config: Config
-    metadata: dict[str, Any]
+    metadata: ModelMetadata
     source: Path
 
 
 def save_model_folder(
-    folder: Path, state_dict: dict[str, torch.Tensor], config: Config, metadata: dict[str, Any]
+    folder: Path, state_dict: dict[str, torch.Tensor], config: Config, metadata: dict[str, Any] | ModelMetadata
 ) -> Path:
-    """Write ``model.pt`` + ``config.yaml`` + ``metadata.json`` into ``folder`` (each atomically)."""
+    """Write ``model.pt`` + ``config.yaml`` + ``metadata.json`` + ``MODEL_CARD.md`` into ``folder`` (each
+    atomically); the card records the weights' SHA-256 like a shipped model's."""
+    from lesionseg.io.model_card import training_card
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     save_checkpoint(state_dict, folder / MODEL_FILE)
     save_config(config, folder / CONFIG_FILE)
-    metadata = {**metadata, "sha256": {MODEL_FILE: sha256_file(folder / MODEL_FILE)}}
-    atomic_write_text(folder / METADATA_FILE, json.dumps(metadata, indent=2, default=str) + "\n")
+    digest = sha256_file(folder / MODEL_FILE)
+    base = metadata.as_dict() if isinstance(metadata, ModelMetadata) else dict(metadata)
+    typed = ModelMetadata.model_validate({**base, "sha256": {MODEL_FILE: digest}})
+    atomic_write_text(folder / METADATA_FILE, json.dumps(typed.as_dict(), indent=2, default=str) + "\n")
+    name = folder.parent.name if folder.name == "model" else folder.name
+    atomic_write_text(folder / CARD_FILE, training_card(name, typed, digest))
     return folder
 
 
@@ -187,6 +196,7 @@ def check_metadata(bundle: ModelBundle) -> None:
         ModelError: naming the first field that disagrees.
     """
     meta, config = bundle.metadata, bundle.config
+    recorded = meta.recorded()
     expected: dict[str, Any] = {
         "target": config.data.target,
         "out_channels": 1,
@@ -198,14 +208,24 @@ def check_metadata(bundle: ModelBundle) -> None:
         "architecture": config.model.architecture,
     }
     for key, value in expected.items():
-        if key not in meta:
-            continue
-        recorded = meta[key]
-        if not _same_value(recorded, value):
-            raise ModelError(f"{bundle.source}: metadata {key} is {recorded!r} but its config says {value!r}")
-    contrasts = meta.get("contrasts")
-    if contrasts is not None and (not isinstance(contrasts, list) or not all(isinstance(c, str) for c in contrasts)):
-        raise ModelError(f"{bundle.source}: metadata contrasts must be a list of names, got {contrasts!r}")
+        if key in recorded and not _same_value(getattr(meta, key), value):
+            raise ModelError(f"{bundle.source}: metadata {key} is {getattr(meta, key)!r} but its config says {value!r}")
+
+
+def _typed(metadata: Any, path: Path) -> ModelMetadata:
+    """``metadata.json`` as :class:`ModelMetadata`.
+
+    Raises:
+        ModelError: not a JSON object, or a known key of the wrong type (one line naming it).
+    """
+    if not isinstance(metadata, dict):
+        raise ModelError(f"{path}: {METADATA_FILE} is not a JSON object")
+    try:
+        return ModelMetadata.model_validate(metadata)
+    except ValidationError as error:
+        first = error.errors()[0]
+        key = ".".join(str(part) for part in first["loc"])
+        raise ModelError(f"{path}: metadata {key}: {first['msg'].lower()} (got {first.get('input')!r})") from None
 
 
 def load_model(path: str | Path) -> ModelBundle:
@@ -222,17 +242,14 @@ def load_model(path: str | Path) -> ModelBundle:
             config = load_config(path / CONFIG_FILE)
             metadata_path = path / METADATA_FILE
             metadata = json.loads(metadata_path.read_text()) if metadata_path.is_file() else {}
-            bundle = ModelBundle(state_dict=state, config=config, metadata=metadata, source=path)
+            bundle = ModelBundle(state_dict=state, config=config, metadata=_typed(metadata, path), source=path)
         else:
             payload = load_checkpoint(path)
             if "model" not in payload or "config" not in payload:
                 raise ModelError(f"{path}: not a lesionseg training checkpoint (no 'model' or 'config' entry)")
             config = config_from_dict(payload["config"], source=f"{path} (embedded config)")
-            bundle = ModelBundle(
-                state_dict=payload["model"], config=config, metadata=dict(payload.get("metadata", {})), source=path
-            )
-        if not isinstance(bundle.metadata, dict):
-            raise ModelError(f"{path}: {METADATA_FILE} is not a JSON object")
+            metadata = _typed(payload.get("metadata", {}), path)
+            bundle = ModelBundle(state_dict=payload["model"], config=config, metadata=metadata, source=path)
         check_metadata(bundle)
         return bundle
     except ModelError:

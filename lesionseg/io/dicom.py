@@ -195,6 +195,30 @@ def native_to_frames(mask: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.transpose(mask, (2, 1, 0)))
 
 
+def _segment_descriptions(names: list[str], software_version: str) -> list:
+    """highdicom segment descriptions: ``lesion`` (a morphologically abnormal structure) and ``cord`` (spinal cord
+    tissue), each made by lesionseg (an AI algorithm of this version)."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    algorithm = hd.AlgorithmIdentificationSequence(
+        name="lesionseg", family=codes.cid7162.ArtificialIntelligence, version=software_version
+    )
+    property_types = {
+        "lesion": (codes.SCT.MorphologicallyAbnormalStructure, codes.SCT.Lesion),
+        "cord": (codes.SCT.Tissue, codes.SCT.SpinalCord),
+    }
+    descriptions = []
+    for number, name in enumerate(names, start=1):
+        category, kind = property_types.get(name, (codes.SCT.Tissue, codes.SCT.Tissue))
+        descriptions.append(hd.seg.SegmentDescription(
+            segment_number=number, segment_label=name, segmented_property_category=category,
+            segmented_property_type=kind, algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+            algorithm_identification=algorithm,
+        ))
+    return descriptions
+
+
 def write_dicom_seg(
     series: DicomSeries,
     masks: dict[str, np.ndarray],
@@ -215,7 +239,6 @@ def write_dicom_seg(
         InputError: the source files cannot be read or a mask is not on the series' grid.
     """
     import highdicom as hd
-    from pydicom.sr.codedict import codes
 
     try:
         sources = [pydicom.dcmread(f) for f in series.files]
@@ -229,26 +252,7 @@ def write_dicom_seg(
             raise InputError(f"{series.folder}: {name} mask shape {frame_stack.shape} is not the series grid {expected}")
         frames.append(frame_stack)
     pixel_array = np.stack(frames, axis=-1).astype(np.uint8)
-    algorithm = hd.AlgorithmIdentificationSequence(
-        name="lesionseg", family=codes.cid7162.ArtificialIntelligence, version=software_version
-    )
-    property_types = {
-        "lesion": (codes.SCT.MorphologicallyAbnormalStructure, codes.SCT.Lesion),
-        "cord": (codes.SCT.Tissue, codes.SCT.SpinalCord),
-    }
-    descriptions = []
-    for number, name in enumerate(masks, start=1):
-        category, kind = property_types.get(name, (codes.SCT.Tissue, codes.SCT.Tissue))
-        descriptions.append(
-            hd.seg.SegmentDescription(
-                segment_number=number,
-                segment_label=name,
-                segmented_property_category=category,
-                segmented_property_type=kind,
-                algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
-                algorithm_identification=algorithm,
-            )
-        )
+    descriptions = _segment_descriptions(list(masks), software_version)
     seg = hd.seg.Segmentation(
         source_images=sources,
         pixel_array=pixel_array,

@@ -259,28 +259,13 @@ def _header_for_output(geometry: NativeGeometry, dtype: type) -> nib.Nifti1Heade
     return header
 
 
-def save_mask(
-    array: np.ndarray,
-    geometry: NativeGeometry,
-    path: str | Path,
-    *,
-    soft: bool = False,
-    canonical: bool = True,
-) -> Path:
-    """Write a mask on the input's native grid, atomically.
+def mask_image(array: np.ndarray, geometry: NativeGeometry, *, soft: bool = False, canonical: bool = True) -> nib.Nifti1Image:
+    """A mask as a NIfTI image on the input's native grid: its shape, affine and qform/sform (with codes), a
+    uint8 0/1 mask or (``soft``) float32 values in [0, 1]; no free text or extension of the input's header.
 
     Args:
         array: 3D mask on the canonical grid (``canonical=True``) or on the native grid.
         geometry: the input's native grid, from :func:`load_image`.
-        path: destination (.nii.gz or .nii).
-        soft: write float32 probabilities in [0, 1] instead of a uint8 0/1 mask.
-        canonical: whether ``array`` is in canonical orientation.
-
-    Returns:
-        The written path. Its shape, affine, and qform/sform (with their codes) equal the input's.
-
-    Raises:
-        OutputError: the destination cannot be written.
     """
     native = geometry.to_native(array) if canonical else np.asarray(array)
     if tuple(native.shape) != geometry.shape:
@@ -294,7 +279,65 @@ def save_mask(
     sform, scode = geometry.header.get_sform(coded=True)
     output.set_qform(qform if qform is not None else geometry.affine, code=int(qcode))
     output.set_sform(sform if sform is not None else geometry.affine, code=int(scode))
+    return output
+
+
+def save_mask(
+    array: np.ndarray,
+    geometry: NativeGeometry,
+    path: str | Path,
+    *,
+    soft: bool = False,
+    canonical: bool = True,
+) -> Path:
+    """Write :func:`mask_image` to ``path`` (.nii.gz or .nii), atomically.
+
+    Returns:
+        The written path. Its shape, affine, and qform/sform (with their codes) equal the input's.
+
+    Raises:
+        OutputError: the destination cannot be written.
+    """
+    output = mask_image(array, geometry, soft=soft, canonical=canonical)
     return atomic_write(Path(path), lambda temporary: nib.save(output, temporary))
+
+
+def as_loaded_image(
+    source: LoadedImage | str | Path | nib.spatialimages.SpatialImage | np.ndarray,
+    affine: np.ndarray | None = None,
+    *,
+    contrast: str | None = None,
+    accept_no_orientation: bool = False,
+) -> LoadedImage:
+    """Anything a user may hand to a segmenter, validated like a file: a :class:`LoadedImage`, a path, a nibabel
+    image, or a 3D array with its 4 x 4 voxel-to-world (RAS mm) ``affine``. ``contrast`` (e.g. ``T2w``) overrides
+    the one a file name declares; an array has none unless given (a cascade then uses its general lesion model).
+
+    Raises:
+        InputError: the checks of :func:`load_image`; an array without an affine.
+    """
+    loaded = _as_loaded(source, affine, accept_no_orientation)
+    return replace(loaded, contrast=contrast) if contrast is not None else loaded
+
+
+def _as_loaded(source: object, affine: np.ndarray | None, accept_no_orientation: bool) -> LoadedImage:
+    if isinstance(source, LoadedImage):
+        return source
+    if isinstance(source, str | Path):
+        return load_image(source, accept_no_orientation=accept_no_orientation)
+    if isinstance(source, np.ndarray):
+        if affine is None:
+            raise InputError("<array>: an array needs its 4 x 4 affine (voxel to world, RAS mm)")
+        source = nib.Nifti1Image(np.asarray(source), np.asarray(affine, dtype=float))
+        source.set_qform(source.affine, code=1)
+    image = source if isinstance(source, nib.Nifti1Image | nib.Nifti2Image) else nib.Nifti1Image(
+        np.asanyarray(source.dataobj), source.affine)
+    where = Path(image.get_filename() or "<in-memory image>")
+    validate.check_header(where, image)
+    validate.check_spacing_range(where, tuple(np.linalg.norm(image.affine[:3, :3], axis=0)))
+    warning = validate.check_orientation(where, image.header, accept=accept_no_orientation)
+    loaded = validated_image(where, image, np.asanyarray(image.dataobj))
+    return replace(loaded, warnings=(warning,)) if warning else loaded
 
 
 def save_image(array: np.ndarray, affine: np.ndarray, path: str | Path, *, dtype: type = np.float32) -> Path:

@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lesionseg.constants import RECORD_SUFFIX
 from lesionseg.errors import OutputError
 from lesionseg.io.atomic import atomic_write_text
 
-RECORD_SUFFIX = "lesionseg-record"
 RECORD_FORMAT = "lesionseg-scan-record/1"
 LOCK_PREFIX = ".lesionseg-"
 

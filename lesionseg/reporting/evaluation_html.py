@@ -91,6 +91,19 @@ def _format(value: float | None) -> str:
     return f"{value:.3f}" if abs(value) < 1000 else f"{value:.0f}"
 
 
+def _worst_cases(images: list, gt_dir: Path) -> list[str]:
+    """Overlays of the worst images (ground truth green, prediction red); none when no image could be drawn."""
+    cases = []
+    for image in images:
+        uri = _case_overlay(image, gt_dir)
+        if uri:
+            cases.append(f"<div class='case'><img src='{uri}'><br>{html.escape(image.stem)} Dice {_format(image.value('dice'))}</div>")
+    if not cases:
+        return []
+    return ["<h2>Worst cases</h2><p class='note'>green: ground truth, red: prediction</p>",
+            f"<div class='cases'>{''.join(cases)}</div>"]
+
+
 def write_evaluation_html(
     report: EvaluationReport, path: Path, *, gt_dir: Path | None = None, worst_cases: int = 6, title: str = "Lesion segmentation evaluation"
 ) -> Path:
@@ -138,14 +151,7 @@ def write_evaluation_html(
         )
     parts.append("</table>")
     if gt_dir is not None and evaluated:
-        cases = []
-        for image in [i for i in ordered if i.metrics is not None][:worst_cases]:
-            uri = _case_overlay(image, gt_dir)
-            if uri:
-                cases.append(f"<div class='case'><img src='{uri}'><br>{html.escape(image.stem)} Dice {_format(image.value('dice'))}</div>")
-        if cases:
-            parts.append("<h2>Worst cases</h2><p class='note'>green: ground truth, red: prediction</p>")
-            parts.append(f"<div class='cases'>{''.join(cases)}</div>")
+        parts.extend(_worst_cases([i for i in ordered if i.metrics is not None][:worst_cases], gt_dir))
     rules = "; ".join(
         f"{r.name}: {r.connectivity}-connectivity, lesions &gt; {r.min_volume_mm3:g} mm3"
         + (f", alpha {r.alpha:g}, beta {r.beta:g}, gamma {r.gamma:g}" if r.mode == "anima" else f", overlap &ge; {r.min_overlap_voxels} voxel(s)")

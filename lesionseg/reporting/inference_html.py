@@ -8,17 +8,22 @@ offline). Every page says "Research use, not a diagnostic device". Patient ident
 from __future__ import annotations
 
 import html
+import os
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from lesionseg.inference.batch import InferenceRecord, InputFile, output_path
+from lesionseg.constants import LESION_OUTPUT_SUFFIX
 from lesionseg.inference.lesions import LesionTable
 from lesionseg.inference.predictor import Prediction
+from lesionseg.inference.segmenter import Segmentation
 from lesionseg.io.atomic import atomic_write_text
+from lesionseg.io.inputs import InputFile, output_path
 from lesionseg.io.nifti import LoadedImage
+from lesionseg.outputs.base import ScanResult
+from lesionseg.outputs.summary import InferenceRecord
 from lesionseg.reporting.figures import overlay_slice
 
 DISCLAIMER = "Research use, not a diagnostic device. Results must be reviewed by a qualified reader."
@@ -105,9 +110,34 @@ def write_image_report(
     return atomic_write_text(output_path(out_dir, item, REPORT_SUFFIX, ".html"), _page(f"lesionseg: {item.stem}", body))
 
 
-def write_index(
-    records: Sequence[InferenceRecord], reports: dict[str, Path], out_dir: Path, name: str = "index.html"
-) -> Path:
+class ReportWriter:
+    """``<stem>_report.html``: one self-contained page per scan (a writer of :mod:`lesionseg.outputs`)."""
+
+    def __init__(self, model_name: str, model_version: str) -> None:
+        self.model_name = model_name
+        self.model_version = model_version
+
+    def names(self, item: InputFile, segments_cord: bool) -> list[tuple[str, str]]:
+        return [(REPORT_SUFFIX, ".html")]
+
+    def skip_reason(self, item: InputFile, segmentation: Segmentation) -> str:
+        return ""
+
+    def write(self, scan: ScanResult, out_dir: Path) -> None:
+        write_image_report(scan.item, scan.image, scan.segmentation.lesion, scan.segmentation.cord, scan.table,
+                           scan.record, out_dir, model_name=self.model_name, model_version=self.model_version)
+
+
+def report_of(record: InferenceRecord) -> Path | None:
+    """The report beside a scan's lesion mask (this run's or, for a skipped scan, the earlier run's), if any."""
+    suffix = f"_{LESION_OUTPUT_SUFFIX}.nii.gz"
+    if not record.output.endswith(suffix):
+        return None
+    report = Path(record.output[: -len(suffix)] + f"_{REPORT_SUFFIX}.html")
+    return report if report.is_file() else None
+
+
+def write_index(records: Sequence[InferenceRecord], out_dir: Path, name: str = "index.html") -> Path:
     """Write ``index.html`` (or ``name``): every input with its status, lesion count and volume, linking to its
     report."""
     counts = {status: sum(1 for r in records if r.status == status) for status in ("ok", "failed", "skipped")}
@@ -119,9 +149,9 @@ def write_index(
         "<th>seconds</th><th class='l'>report / reason</th></tr>",
     ]
     for record in records:
-        report = reports.get(record.input)
+        report = report_of(record)
         if report is not None:
-            link = f"<a href='{html.escape(str(report.relative_to(out_dir)))}'>report</a>"
+            link = f"<a href='{html.escape(os.path.relpath(report, out_dir))}'>report</a>"
         else:
             link = html.escape(record.error or record.warning)
         body.append(

@@ -82,30 +82,16 @@ def _jitter(rng: np.random.Generator, value: float, spread: float = 0.15) -> flo
     return float(value * rng.uniform(1 - spread, 1 + spread))
 
 
-def sample_body(rng: np.random.Generator, region: Region, canal_semi_axes_mm: tuple[float, float],
-                height_mm: float) -> Body:
-    """Draw a body of ``region`` around a canal of ``canal_semi_axes_mm``, for a field of view ``height_mm`` tall."""
-    ca, cb = canal_semi_axes_mm
+def _region_structures(
+    rng: np.random.Generator, region: Region, muscles: list[Ellipse], *, half_width: float, half_depth: float,
+    front: float, body_semi: tuple[float, float], canal_half_width: float,
+) -> tuple[list[Ellipse], list[Ellipse], list[Ellipse]]:
+    """The airways, organs and vessels of a region (and its own muscles, added to ``muscles``), drawn in a fixed
+    order from ``rng``."""
+    ca = canal_half_width
     j = lambda value, spread=0.15: _jitter(rng, value, spread)  # noqa: E731
-    if region == "neck":
-        half_width, half_depth, posterior = j(62), j(64), j(50)  # canal to anterior skin ~75 mm, to posterior ~50
-        body_semi = (j(9.0), j(8.0))
-    else:
-        half_width, half_depth, posterior = j(150), j(110), j(60)
-        body_semi = (j(18.0), j(14.0)) if region == "thorax" else (j(24.0), j(17.0))
-    outline = Ellipse((0.0, half_depth - posterior), (half_width, half_depth))
-    body_center = cb + 2.0 + body_semi[1]
-    vertebral_body = Ellipse((0.0, body_center), body_semi)
-    front = body_center + body_semi[1]
-    muscles = [
-        *_pair((j(ca + 14), -j(posterior * 0.45)), (j(11.0), j(posterior * 0.3)), rng.uniform(-0.3, 0.3)),  # erector
-        *_pair((j(ca + 6), -j(posterior * 0.2)), (j(6.0), j(8.0))),  # multifidus / semispinalis
-        *_pair((j(6.0), front + j(4.0)), (j(5.0), j(3.0))),  # longus colli / psoas-like prevertebral
-    ]
     airways: list[Ellipse] = []
     organs: list[Ellipse] = []
-    dark: list[Ellipse] = []
-    bright: list[Ellipse] = []
     vessels: list[Ellipse] = []
     if region == "neck":
         muscles += _pair((j(half_width * 0.6), front + j(14.0)), (j(7.0), j(16.0)), rng.uniform(0.3, 0.9))  # SCM
@@ -131,6 +117,33 @@ def sample_body(rng: np.random.Generator, region: Region, canal_semi_axes_mm: tu
         for _ in range(int(rng.integers(3, 8))):  # bowel loops
             organs.append(Ellipse((rng.uniform(-0.6, 0.6) * half_width, front + rng.uniform(30, 1.6 * half_depth)),
                                   (rng.uniform(10, 30), rng.uniform(8, 20))))
+    return airways, organs, vessels
+
+
+def sample_body(rng: np.random.Generator, region: Region, canal_semi_axes_mm: tuple[float, float],
+                height_mm: float) -> Body:
+    """Draw a body of ``region`` around a canal of ``canal_semi_axes_mm``, for a field of view ``height_mm`` tall."""
+    ca, cb = canal_semi_axes_mm
+    j = lambda value, spread=0.15: _jitter(rng, value, spread)  # noqa: E731
+    if region == "neck":
+        half_width, half_depth, posterior = j(62), j(64), j(50)  # canal to anterior skin ~75 mm, to posterior ~50
+        body_semi = (j(9.0), j(8.0))
+    else:
+        half_width, half_depth, posterior = j(150), j(110), j(60)
+        body_semi = (j(18.0), j(14.0)) if region == "thorax" else (j(24.0), j(17.0))
+    outline = Ellipse((0.0, half_depth - posterior), (half_width, half_depth))
+    body_center = cb + 2.0 + body_semi[1]
+    vertebral_body = Ellipse((0.0, body_center), body_semi)
+    front = body_center + body_semi[1]
+    muscles = [
+        *_pair((j(ca + 14), -j(posterior * 0.45)), (j(11.0), j(posterior * 0.3)), rng.uniform(-0.3, 0.3)),  # erector
+        *_pair((j(ca + 6), -j(posterior * 0.2)), (j(6.0), j(8.0))),  # multifidus / semispinalis
+        *_pair((j(6.0), front + j(4.0)), (j(5.0), j(3.0))),  # longus colli / psoas-like prevertebral
+    ]
+    airways, organs, vessels = _region_structures(rng, region, muscles, half_width=half_width, half_depth=half_depth,
+                                                  front=front, body_semi=body_semi, canal_half_width=ca)
+    dark: list[Ellipse] = []
+    bright: list[Ellipse] = []
     for _ in range(int(rng.integers(2, 9))):  # lymph nodes and small vessels, anywhere in the soft tissue
         vessels.append(Ellipse(_soft_tissue_point(rng, half_width, front, posterior), (rng.uniform(2, 5),) * 2))
     for vessel in vessels:

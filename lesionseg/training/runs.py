@@ -15,8 +15,9 @@ from lesionseg.config import Config
 from lesionseg.errors import TrainingError
 from lesionseg.io.checkpoint import load_checkpoint
 
-#: What a run folder holds once training has started in it.
-RUN_FILES = ("last.pt", "best.pt", "config.yaml", "split.json", "model")
+#: What makes a folder hold a run: a checkpoint or an exported model. (A run killed before its first checkpoint
+#: leaves only ``config.yaml``, ``split.json`` and logs: nothing to resume, so a new run may start there.)
+RUN_FILES = ("last.pt", "best.pt", "model")
 #: Config keys that may change when a run is resumed: how long it trains and where it runs, never what it learns.
 RESUMABLE_KEYS = (
     "train.steps",

@@ -280,11 +280,11 @@ def prepare_transfer(
     source = load_model(config.init_from)
     record: dict[str, Any] = {
         "init_from": str(config.init_from),
-        "source_contrasts": source.metadata.get("contrasts"),
-        "source_target": source.metadata.get("target"),
+        "source_contrasts": source.metadata.contrasts,
+        "source_target": source.metadata.target,
         # what align_polarity compares with the target's first batches
-        "source_label_contrast": source.metadata.get("label_contrast"),
-        "source_contrast_agnostic": bool(source.metadata.get("contrast_agnostic")),
+        "source_label_contrast": source.metadata.label_contrast,
+        "source_contrast_agnostic": source.metadata.contrast_agnostic,
         "mode": config.mode,
         "reinit_head": config.reinit_head,
         "rescale": config.rescale,

@@ -14,6 +14,7 @@ from lesionseg.cli.main import app
 from lesionseg.errors import ModelError
 from lesionseg.evaluation.metrics import voxel_metrics
 from lesionseg.inference.predictor import Predictor
+from lesionseg.inference.segmenter import InferenceSettings
 from lesionseg.io.nifti import load_image
 
 pytest.importorskip("onnxruntime")
@@ -64,8 +65,7 @@ def test_cli_infers_with_onnxruntime(exported: Path, phantom_dataset: Path, tmp_
 
 def test_bf16_keeps_dice_within_0_005_of_fp32(trained_tiny_cord_model: Path, phantom_dataset: Path) -> None:
     reference = Predictor.from_model(trained_tiny_cord_model, device="cpu")
-    fast = Predictor.from_model(trained_tiny_cord_model, device="cpu")
-    fast.config.infer.precision = "bf16"
+    fast = reference.with_settings(InferenceSettings(precision="bf16"))
     for scan in _scans(phantom_dataset):
         expected, expected_probabilities = _dice(reference, scan, phantom_dataset)
         got, probabilities = _dice(fast, scan, phantom_dataset)
@@ -76,10 +76,10 @@ def test_bf16_keeps_dice_within_0_005_of_fp32(trained_tiny_cord_model: Path, pha
 
 def test_memory_budget_processes_slabs_and_keeps_dice(trained_tiny_cord_model: Path, phantom_dataset: Path) -> None:
     reference = Predictor.from_model(trained_tiny_cord_model, device="cpu")
-    budgeted = Predictor.from_model(trained_tiny_cord_model, device="cpu")
     for scan in _scans(phantom_dataset):
         shape = load_image(scan).data.shape
-        budgeted.config.infer.memory_budget_mb = np.prod(shape) * Predictor.BYTES_PER_VOXEL / 2**20 / 2
+        budget = float(np.prod(shape) * Predictor.BYTES_PER_VOXEL / 2**20 / 2)
+        budgeted = reference.with_settings(InferenceSettings(memory_budget_mb=budget))
         slabs = budgeted.slabs(shape, load_image(scan).affine)
         assert slabs is not None and len(slabs) >= 2
         covered = np.concatenate([np.arange(start, stop) for _, start, stop, _ in slabs])

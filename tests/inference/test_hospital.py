@@ -19,6 +19,7 @@ import pytest
 
 from lesionseg.inference.batch import BatchOptions, run_batch
 from lesionseg.inference.predictor import Predictor
+from lesionseg.inference.segmenter import InferenceSettings
 from lesionseg.io.dicom import find_series, native_to_frames
 from lesionseg.io.nifti import load_image
 from tests.dicom_helpers import write_dicom_series
@@ -49,8 +50,7 @@ def test_dicom_in_gives_nifti_seg_table_and_report(trained_tiny_model: Path, pha
         assert (out / name).is_file(), name
 
     # the DICOM path gives the same mask, in world space, as the NIfTI path
-    predictor = Predictor.from_model(trained_tiny_model, device="cpu")
-    predictor.config.infer.threshold = 0.2
+    predictor = Predictor.from_model(trained_tiny_model, device="cpu").with_settings(InferenceSettings(threshold=0.2))
     from_nifti = predictor.predict(phantom_dataset / "sub-002/anat/sub-002_T2w.nii.gz")
     from_dicom = load_image(nifti_mask, kind="label")
     assert from_dicom.data.shape == from_nifti.mask.shape
@@ -96,11 +96,11 @@ def test_tta_ensemble_and_uncertainty(trained_tiny_model: Path, phantom_dataset:
 
 def test_minimum_lesion_size(trained_tiny_model: Path, phantom_dataset: Path) -> None:
     predictor = Predictor.from_model(trained_tiny_model, device="cpu")
-    predictor.config.infer.threshold = 0.05
     image = phantom_dataset / "sub-002/anat/sub-002_T2w.nii.gz"
-    everything = predictor.predict(image).mask.sum()
-    predictor.config.infer.min_lesion_mm3 = 1e9
-    assert everything > 0 and predictor.predict(image).mask.sum() == 0
+    everything = predictor.with_settings(InferenceSettings(threshold=0.05)).predict(image).mask.sum()
+    nothing = predictor.with_settings(InferenceSettings(threshold=0.05, min_lesion_mm3=1e9)).predict(image).mask.sum()
+    assert everything > 0 and nothing == 0
+    assert predictor.infer.threshold == predictor.config.infer.threshold  # the loaded model is unchanged
 
 
 def test_killed_batch_resumes_with_skip_existing(trained_tiny_model: Path, phantom_dataset: Path, tmp_path: Path) -> None:

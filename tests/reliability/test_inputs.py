@@ -129,7 +129,7 @@ def test_header_text_and_extensions_never_reach_outputs(predictor: Predictor, ph
 
 @pytest.mark.parametrize("shape", [(1, 30, 30), (30, 30, 1), (2, 3, 30)])
 def test_one_voxel_thick_volumes_finish_the_batch(predictor: Predictor, phantom_dataset: Path, tmp_path: Path, shape) -> None:  # noqa: ANN001
-    from lesionseg.reporting.inference_html import write_image_report
+    from lesionseg.reporting.inference_html import ReportWriter
 
     affine = np.eye(4)
     thin = nib.Nifti1Image(np.random.default_rng(0).normal(100, 10, shape).astype(np.float32), affine)
@@ -139,11 +139,7 @@ def test_one_voxel_thick_volumes_finish_the_batch(predictor: Predictor, phantom_
     nib.save(thin, inputs / "a_thin_T2w.nii.gz")
     shutil.copy(phantom_dataset / GOOD, inputs / "b_T2w.nii.gz")
     out = tmp_path / "out"
-
-    def report(item, image, prediction, cord, table, record) -> None:  # noqa: ANN001
-        write_image_report(item, image, prediction, cord, table, record, out, model_name="tiny", model_version="test")
-
-    records = run_batch(predictor, [inputs], out, on_result=report, options=BatchOptions(extra_outputs=(("report", ".html"),)))
+    records = run_batch(predictor, [inputs], out, writers=[ReportWriter("tiny", "test")])
     assert [r.status for r in records] == ["ok", "ok"]
     assert (out / "a_thin_T2w_report.html").is_file() and (out / "summary.csv").is_file()
 

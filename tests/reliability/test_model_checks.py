@@ -41,9 +41,9 @@ def test_metadata_contradicting_the_config_is_refused(trained_tiny_model: Path, 
 
 def test_metadata_round_trips_contrast_and_spacing(trained_tiny_model: Path) -> None:
     bundle = load_model(trained_tiny_model)
-    assert bundle.metadata["contrasts"] == list(bundle.config.data.contrasts)
-    assert bundle.metadata["spacing_mm"] == list(bundle.config.preprocess.spacing_mm)
-    assert bundle.metadata["architecture"] == bundle.config.model.architecture
+    assert bundle.metadata.contrasts == list(bundle.config.data.contrasts)
+    assert bundle.metadata.spacing_mm == list(bundle.config.preprocess.spacing_mm)
+    assert bundle.metadata.architecture == bundle.config.model.architecture
 
 
 def test_checksum_verified_against_card_and_metadata(trained_tiny_model: Path, tmp_path: Path) -> None:
@@ -70,7 +70,7 @@ def test_cascade_refuses_swapped_models(trained_tiny_model: Path) -> None:
 
 def test_other_contrast_is_flagged(trained_tiny_model: Path, phantom_dataset: Path, tmp_path: Path) -> None:
     predictor = Predictor.from_model(trained_tiny_model, device="cpu")  # trained on T2w (configs/tiny.yaml)
-    assert predictor.metadata["contrasts"] == ["T2w"]
+    assert predictor.metadata.contrasts == ["T2w"]
     records = {Path(r.input).name: r for r in run_batch(predictor, [phantom_dataset / "sub-003"], tmp_path / "out")}
     assert records["sub-003_T2w.nii.gz"].warning == ""
     assert "trained on T2w, this is PSIR" in records["sub-003_PSIR.nii.gz"].warning

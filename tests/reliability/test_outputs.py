@@ -181,13 +181,20 @@ def test_skip_existing_trusts_only_a_complete_record(predictor: Predictor, phant
 def test_a_failing_report_fails_that_scan_and_it_is_not_done(predictor: Predictor, phantom_dataset: Path, tmp_path: Path) -> None:
     calls = []
 
-    def report(item, *args) -> None:  # noqa: ANN001
-        calls.append(item)
-        if item.path.name.startswith("sub-001"):
-            raise ZeroDivisionError("a report bug")
+    class BrokenReport:  # a writer whose write raises for one scan
+        def names(self, item, segments_cord):  # noqa: ANN001, ANN202
+            return [("report", ".html")]
+
+        def skip_reason(self, item, segmentation):  # noqa: ANN001, ANN202
+            return ""
+
+        def write(self, scan, out_dir) -> None:  # noqa: ANN001
+            calls.append(scan.item)
+            if scan.item.path.name.startswith("sub-001"):
+                raise ZeroDivisionError("a report bug")
 
     out = tmp_path / "out"
-    records = run_batch(predictor, [phantom_dataset / GOOD, phantom_dataset / OTHER], out, on_result=report)
+    records = run_batch(predictor, [phantom_dataset / GOOD, phantom_dataset / OTHER], out, writers=[BrokenReport()])
     status = {Path(r.input).name: r for r in records}
     assert status["sub-001_T2w.nii.gz"].status == "failed" and "ZeroDivisionError" in status["sub-001_T2w.nii.gz"].error
     assert "--debug" in status["sub-001_T2w.nii.gz"].error

@@ -112,7 +112,7 @@ def test_init_from_trains_frozen_encoder_and_records_contrast(trained_tiny_model
     metadata = json.loads((result.model_dir / "metadata.json").read_text())
     # T2w lesions are brighter than the cord around them, PSIR ones darker: the T2w network reads PSIR inverted
     polarity = metadata["transfer"]["polarity"]
-    assert source.metadata["label_contrast"] > 0 > metadata["label_contrast"]
+    assert source.metadata.label_contrast > 0 > metadata["label_contrast"]
     assert polarity["chosen"] == "invert" and polarity["inverted"] == ["model.0.conv"]
     encoder = {n for b in network_blocks(build_network(tuned.config.model)) if b.is_encoder_side for n in b.parameters}
     for name in source.state_dict:
