@@ -366,11 +366,16 @@ def config_from_dict(
         raise ConfigError(_format_validation_error(source, error, overridden)) from None
 
 
-def configs_dir() -> Path:
-    """The configs shipped in the package (``lesionseg/configs``, package data)."""
+def package_folder(name: str) -> Path:
+    """A folder shipped inside the package (``lesionseg/<name>``: package data, so a wheel has it) as a path."""
     from importlib import resources
 
-    return Path(str(resources.files("lesionseg") / "configs"))
+    return Path(str(resources.files("lesionseg") / name))
+
+
+def configs_dir() -> Path:
+    """The configs shipped in the package (``lesionseg/configs``)."""
+    return package_folder("configs")
 
 
 def resolve_config(name_or_path: str | Path) -> Path:

@@ -14,9 +14,9 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
+from lesionseg.config import package_folder
 from lesionseg.errors import ModelError, OutputError
 from lesionseg.io.checkpoint import CARD_FILE, MODEL_FILE, bundle_stages, verify_models
 
@@ -28,14 +28,9 @@ MODELS_ENV = "LESIONSEG_MODELS"
 USER_MODELS_ENV = "LESIONSEG_USER_MODELS"
 
 
-def _package_folder(name: str) -> Path:
-    """A folder shipped inside the package (``lesionseg/<name>``) as a file-system path."""
-    return Path(str(resources.files("lesionseg") / name))
-
-
 def models_dir() -> Path:
     """``$LESIONSEG_MODELS``, else the models shipped in the package (``lesionseg/models``)."""
-    return Path(os.environ.get(MODELS_ENV) or _package_folder("models"))
+    return Path(os.environ.get(MODELS_ENV) or package_folder("models"))
 
 
 def user_models_dir() -> Path:
