@@ -151,8 +151,7 @@ def infer(
         from lesionseg.inference.batch import BatchOptions
         from lesionseg.inference.segmenter import InferenceSettings
 
-        inputs = [*(inputs or []), *(more_inputs or [])]
-        if not inputs:
+        if not (inputs := [*(inputs or []), *(more_inputs or [])]):
             raise ConfigError("no input: give NIfTI files, folders or DICOM folders (or -i INPUT)")
         settings = InferenceSettings(threshold=threshold, min_lesion_mm3=min_lesion_mm3, min_cord_fraction=min_cord_fraction,
                                      overlap=overlap, sw_batch_size=sw_batch_size, precision=precision,
@@ -163,8 +162,7 @@ def infer(
             soft=soft, uncertainty=uncertainty, dicom_seg=output_format == "dicom-seg", skip_existing=skip_existing,
             series_uid=series_uid, series_description=series_description, levels_suffix=levels_suffix,
             max_voxels=max_voxels, software_version=__version__, contrast=contrast, shard=_parse_shard(shard),
-            accept_no_orientation=accept_no_orientation,
-        )
+            accept_no_orientation=accept_no_orientation)
         models = _models(model, cascade, fp_model, verify_checksum)
         segmenter = load_segmenter(models or None, cascade=cascade, fp_model=fp_model, device=device, tta=tta,
                                    engine=engine, settings=settings)

@@ -127,8 +127,8 @@ def run_batch(
         records: list[InferenceRecord] = []
 
         def report(record: InferenceRecord) -> None:
-            if record.status == "failed":
-                logger.error("%s", record.error)
+            if record.status == "failed":  # debug only: the caller reports records (the CLI prints each once)
+                logger.debug("%s", record.error)
             records.append(record)
             if on_record:
                 on_record(record)
@@ -227,8 +227,8 @@ class _Batch:
         warnings = [*image.warnings, contrast_warning(self.segmenter, image.contrast), segmentation.warning]
         warnings += [writer.skip_reason(item, segmentation) for writer in self.writers]
         warning = "; ".join(filter(None, warnings))
-        if warning:
-            logger.warning("%s: %s", item.label, warning)
+        if warning:  # in the record; the CLI prints it once, at the end
+            logger.debug("%s: %s", item.label, warning)
         table = self.lesion_table(item, image, segmentation)
         record = self.record(item, segmentation, table.count, table.total_volume_mm3, warning, started)
         scan = ScanResult(item, image, segmentation, table, record)

@@ -262,7 +262,7 @@ class CascadePredictor:
         warning = ""
         if box is None:
             warning = "no cord found; lesions searched in the whole image"
-            logger.warning("%s: %s", image.path, warning)
+            logger.debug("%s: %s", image.path, warning)  # in the result's warning, reported by the caller
         lesion_model = self.lesion_for(image.contrast)
         # a crop is normalised with the whole image's statistics, as in training (normalise, then crop)
         probabilities, variance, _ = lesion_model.predict_region(image, box)
