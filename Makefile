@@ -9,7 +9,7 @@ DEMO_DIR ?= demo-output
 REAL ?= ../shared/data/real
 FULLFOV ?= ../shared/data/real-fullfov
 
-.PHONY: demo demo-train test install clean
+.PHONY: demo demo-train test test-all install clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,11 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+# CI's set: everything but the three experiment-script smoke tests (marker `script`, about 170 s)
 test: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not script"
+
+test-all: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 # The shipped default cascade on a real scan (when ../shared/data/real exists) and on phantoms of the three
