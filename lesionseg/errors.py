@@ -29,3 +29,10 @@ class OutputError(LesionsegError):
 
 class TrainingError(LesionsegError):
     """Training cannot go on (NaN loss, no training data, ...)."""
+
+
+def unexpected(error: BaseException) -> str:
+    """The one line shown for an error lesionseg did not raise on purpose: its type, its first line, and where the
+    traceback is (``--debug``)."""
+    text = str(error).strip().splitlines()
+    return f"unexpected {type(error).__name__}{': ' + text[0] if text else ''} (run with --debug for the traceback)"

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import typer
 
-from lesionseg.errors import LesionsegError
+from lesionseg.errors import LesionsegError, unexpected
 
 _state = {"debug": False}
 
@@ -62,9 +62,7 @@ def one_line_error(exc: BaseException) -> str:
         return f"{where + ': ' if where else ''}{first['msg']}"
     if isinstance(exc, UnicodeDecodeError):
         return f"cannot decode text as {exc.encoding} (byte {exc.start}); expected a UTF-8 text file"
-    text = str(exc).strip().splitlines()
-    detail = f": {text[0]}" if text else ""
-    return f"unexpected {type(exc).__name__}{detail} (run with --debug for the traceback)"
+    return unexpected(exc)
 
 
 @contextlib.contextmanager

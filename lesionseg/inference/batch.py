@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from lesionseg.constants import CORD_OUTPUT_SUFFIX, NIFTI_EXTENSIONS, UNCERTAINTY_OUTPUT_SUFFIX
-from lesionseg.errors import LesionsegError
+from lesionseg.errors import LesionsegError, unexpected
 from lesionseg.inference.lesions import LesionTable, lesion_table
 from lesionseg.inference.predictor import Predictor
 from lesionseg.inference.segmenter import Segmentation, Segmenter
@@ -201,9 +201,7 @@ class _Batch:
             message = str(error)
         except Exception as error:  # noqa: BLE001 - one scan's bug or memory error never stops the batch
             logger.debug("traceback of %s", item.label, exc_info=True)
-            detail = str(error).strip().splitlines()
-            message = (f"{item.label}: unexpected {type(error).__name__}{': ' + detail[0] if detail else ''} "
-                       "(run with --debug for the traceback)")
+            message = f"{item.label}: {unexpected(error)}"
         return InferenceRecord.failed(item.label, message, time.perf_counter() - started)
 
     def with_completion_record(self, item: InputFile, segment: Callable[[], InferenceRecord]) -> InferenceRecord:
@@ -225,15 +223,16 @@ class _Batch:
             image = replace(image, contrast=self.options.contrast)
         segmentation = self.segmenter.segment(image)
         warnings = [*image.warnings, contrast_warning(self.segmenter, image.contrast), segmentation.warning]
-        warnings += [writer.skip_reason(item, segmentation) for writer in self.writers]
+        skipped = [writer.skip_reason(item, segmentation) for writer in self.writers]
+        warnings += skipped
         warning = "; ".join(filter(None, warnings))
         if warning:  # in the record; the CLI prints it once, at the end
             logger.debug("%s: %s", item.label, warning)
         table = self.lesion_table(item, image, segmentation)
         record = self.record(item, segmentation, table.count, table.total_volume_mm3, warning, started)
         scan = ScanResult(item, image, segmentation, table, record)
-        for writer in self.writers:
-            if not writer.skip_reason(item, segmentation):
+        for writer, reason in zip(self.writers, skipped, strict=True):
+            if not reason:
                 writer.write(scan, self.out_dir)
         return replace(record, seconds=round(time.perf_counter() - started, 3))
 
