@@ -11,7 +11,6 @@ canonical grid, then (when saved) the native axes of the input file::
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import logging
 import time
@@ -22,13 +21,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import torchio as tio
-from monai.inferers import sliding_window_inference
 
 from lesionseg.config import Config, InferConfig
 from lesionseg.errors import InputError
 from lesionseg.io.checkpoint import load_model
 from lesionseg.io.model_metadata import ModelMetadata
 from lesionseg.io.nifti import MAX_VOXELS, LoadedImage, NativeGeometry, as_loaded_image, load_image, save_mask
+from lesionseg.inference.inferers import Inferer, Slabs, default_inferer, mean_and_variance
 from lesionseg.inference.lesions import remove_small_lesions
 from lesionseg.inference.segmenter import ImageSource, InferenceSettings, Segmentation
 from lesionseg.networks.factory import build_network
@@ -69,47 +68,6 @@ def resolve_device(device: str) -> torch.device:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device {device!r}: CUDA is not available on this machine (use --device cpu or auto)")
     return torch.device(device)
-
-
-def autocast(device: torch.device, enabled: bool, cpu_bf16: bool = False) -> contextlib.AbstractContextManager:
-    """Mixed precision: float16 on CUDA when ``enabled``; bfloat16 on the CPU when ``cpu_bf16``; else none."""
-    if enabled and device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.float16)
-    if cpu_bf16 and device.type == "cpu":
-        return torch.autocast(device_type="cpu", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def sliding_window_probabilities(
-    network: torch.nn.Module,
-    image: torch.Tensor,
-    *,
-    roi_size: tuple[int, int, int],
-    config: InferConfig,
-    device: torch.device,
-    amp: bool = False,
-) -> torch.Tensor:
-    """Probabilities (sigmoid of the logits) of a ``(1, X, Y, Z)`` preprocessed image, same shape, on CPU.
-
-    Windows are blended with MONAI's Gaussian importance map; borders are padded with the image minimum.
-    """
-    batch = image[None].to(device)
-    with torch.inference_mode(), autocast(device, amp, cpu_bf16=config.precision == "bf16"):
-        logits = sliding_window_inference(
-            batch,
-            roi_size=roi_size,
-            sw_batch_size=config.sw_batch_size,
-            predictor=network,
-            overlap=config.overlap,
-            mode=config.mode,
-            padding_mode="constant",
-            cval=float(batch.min()),
-        )
-    return torch.sigmoid(logits.float())[0].cpu()
-
-
-#: Flip test-time augmentation: every combination of mirroring the three spatial axes (as nnU-Net does).
-TTA_FLIPS: tuple[tuple[int, ...], ...] = ((), (1,), (2,), (3,), (1, 2), (1, 3), (2, 3), (1, 2, 3))
 
 
 @dataclass(frozen=True, eq=False)
@@ -167,6 +125,7 @@ class Predictor:
         metadata: ModelMetadata | dict | None = None,
         tta: bool = False,
         settings: InferenceSettings | None = None,
+        inferer: Inferer | None = None,
     ) -> None:
         self.device = resolve_device(device) if isinstance(device, str) else device
         members = network if isinstance(network, list) else [network]
@@ -183,11 +142,20 @@ class Predictor:
         #: Optional second stage applied to whole-image predictions, e.g. a false-positive filter.
         self.candidate_filter: Callable[[LoadedImage, Prediction], Prediction] | None = None
         self.settings = settings or InferenceSettings()
+        #: how the networks run over a preprocessed image; default: each member's sliding window (TTA: 8 flips)
+        self._inferer = inferer
 
     @property
     def infer(self) -> InferConfig:
         """The inference settings in force: the model's ``infer`` config with the user's settings applied."""
         return self.settings.infer_config(self.config.infer)
+
+    @property
+    def inferer(self) -> Inferer:
+        """The inferer passed in, else :func:`~lesionseg.inference.inferers.default_inferer` of the settings."""
+        if self._inferer is not None:
+            return self._inferer
+        return default_inferer(self.infer, self.roi_size, self.device, amp=self.config.train.amp, tta=self.tta)
 
     def with_settings(self, settings: InferenceSettings) -> Predictor:
         """The same networks with other user settings (this predictor is unchanged)."""
@@ -295,7 +263,8 @@ class Predictor:
         prepare = self.fixed_preprocessing(data if statistics is None else statistics, contrast)
         if slabs is None:
             return self._predict_whole(data, affine, lambda image, _: prepare(image), contrast)
-        return self._predict_in_slabs(data, affine, contrast, slabs, prepare)
+        return Slabs.stitch(data, slabs, lambda part, box: self._predict_whole(
+            part, crop_affine(affine, box), lambda image, _: prepare(image), contrast))
 
     def fixed_preprocessing(self, sample: np.ndarray, contrast: str | None = None) -> tio.Compose:
         """Resampling plus a normalisation whose statistics come from ``sample`` (the whole image), so that
@@ -326,55 +295,12 @@ class Predictor:
             variance[region] = part_variance
         return probabilities, variance, seconds
 
-    #: Bytes of working memory per input voxel in one pass (resampled copies, network input and output,
-    #: probabilities back on the input grid), measured on a 512 x 512 x 256 volume.
-    BYTES_PER_VOXEL = 24
+    #: Bytes of working memory per input voxel in one pass (see :class:`~lesionseg.inference.inferers.Slabs`).
+    BYTES_PER_VOXEL = Slabs.bytes_per_voxel
 
     def slabs(self, shape: tuple[int, ...], affine: np.ndarray) -> list[tuple[int, int, int, int]] | None:
-        """The slabs ``(axis, start, stop, margin)`` along the image's longest axis that keep one pass within
-        ``infer.memory_budget_mb``; each slab is predicted with ``margin`` voxels of context on both sides (the
-        network's field of view); None when the whole image fits."""
-        budget = self.infer.memory_budget_mb
-        if budget is None or np.prod(shape) * self.BYTES_PER_VOXEL <= budget * 2**20:
-            return None
-        axis = int(np.argmax(shape))
-        spacing = float(np.linalg.norm(np.asarray(affine)[:3, axis]))
-        working = (self.config.preprocess.spacing_mm or (spacing,) * 3)[axis]
-        margin = int(np.ceil(self.roi_size[axis] * working / spacing))
-        per_slice = int(np.prod(shape)) // shape[axis]
-        thickness = int(budget * 2**20 / self.BYTES_PER_VOXEL / per_slice) - 2 * margin
-        if thickness < 1:
-            logger.warning("memory budget %.0f MB is too small for this image: using one slice of context", budget)
-            thickness = 1
-        return [(axis, start, min(start + thickness, shape[axis]), margin) for start in range(0, shape[axis], thickness)]
-
-    def _predict_in_slabs(
-        self,
-        data: np.ndarray,
-        affine: np.ndarray,
-        contrast: str | None,
-        slabs: list[tuple[int, int, int, int]],
-        prepare: tio.Compose,
-    ) -> tuple[np.ndarray, np.ndarray | None, dict[str, float]]:
-        probabilities = np.zeros(data.shape, dtype=np.float32)
-        variance: np.ndarray | None = None
-        seconds: dict[str, float] = {}
-        for axis, start, stop, margin in slabs:
-            low, high = max(start - margin, 0), min(stop + margin, data.shape[axis])
-            box = tuple((low, high) if index == axis else (0, size) for index, size in enumerate(data.shape))
-            region = tuple(slice(a, b) for a, b in box)
-            part, part_variance, part_seconds = self._predict_whole(
-                np.ascontiguousarray(data[region]), crop_affine(affine, box), lambda image, _: prepare(image), contrast
-            )
-            keep = tuple(slice(start - low, stop - low) if index == axis else slice(None) for index in range(3))
-            target = tuple(slice(start, stop) if index == axis else slice(None) for index in range(3))
-            probabilities[target] = part[keep]
-            if part_variance is not None:
-                variance = np.zeros(data.shape, dtype=np.float32) if variance is None else variance
-                variance[target] = part_variance[keep]
-            for stage, value in part_seconds.items():
-                seconds[stage] = seconds.get(stage, 0.0) + value
-        return probabilities, variance, seconds
+        """The slabs that keep one pass within ``infer.memory_budget_mb`` (None when the whole image fits)."""
+        return Slabs(self.infer.memory_budget_mb, self.roi_size, self.config.preprocess.spacing_mm).plan(shape, affine)
 
     def _predict_whole(
         self,
@@ -389,27 +315,7 @@ class Predictor:
         seconds["preprocess"] = time.perf_counter() - started
 
         started = time.perf_counter()
-        flips = TTA_FLIPS if self.tta else ((),)
-        total = torch.zeros_like(prepared.data)
-        total_squares = torch.zeros_like(prepared.data) if len(flips) * len(self.members) > 1 else None
-        for network in self.members:
-            for dims in flips:
-                flipped = torch.flip(prepared.data, dims) if dims else prepared.data
-                probabilities = sliding_window_probabilities(
-                    network,
-                    flipped,
-                    roi_size=self.roi_size,  # type: ignore[arg-type]
-                    config=self.infer,
-                    device=self.device,
-                    amp=self.config.train.amp,
-                )
-                probabilities = torch.flip(probabilities, dims) if dims else probabilities
-                total += probabilities
-                if total_squares is not None:
-                    total_squares += probabilities**2
-        count = len(flips) * len(self.members)
-        mean = total / count
-        variance = (total_squares / count - mean**2).clamp_min(0) if total_squares is not None else None
+        mean, variance = mean_and_variance(self.inferer.samples(prepared.data, self.members))
         seconds["network"] = time.perf_counter() - started
 
         started = time.perf_counter()
