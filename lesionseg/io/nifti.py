@@ -166,7 +166,6 @@ def _read(path: Path, max_voxels: int = MAX_VOXELS) -> tuple[nib.Nifti1Image, np
         raise InputError(f"{path}: not a NIfTI-1/2 image ({type(image).__name__})")
     validate.check_raw_pixdim(path, _raw_header(path, type(image.header)))
     validate.check_header(path, image)
-    validate.check_spacing_range(path, tuple(np.linalg.norm(image.affine[:3, :3], axis=0)))
     validate.check_size(path, image.shape, max_voxels)
     try:
         data = np.asanyarray(image.dataobj)
@@ -200,9 +199,14 @@ def load_image(
     """
     path = Path(path)
     image, data = _read(path, max_voxels)
-    warning = ""
-    if kind == "image":
-        warning = validate.check_orientation(path, image.header, accept=accept_no_orientation)
+    return _oriented(path, image, data, kind=kind, accept_no_orientation=accept_no_orientation)
+
+
+def _oriented(
+    path: Path, image: nib.Nifti1Image, data: np.ndarray, *, kind: Literal["image", "label"], accept_no_orientation: bool
+) -> LoadedImage:
+    """:func:`validated_image`, an image's header first required to give its orientation (or a warning)."""
+    warning = validate.check_orientation(path, image.header, accept=accept_no_orientation) if kind == "image" else ""
     loaded = validated_image(path, image, data, kind=kind)
     return replace(loaded, warnings=(warning,)) if warning else loaded
 
@@ -334,10 +338,7 @@ def _as_loaded(source: object, affine: np.ndarray | None, accept_no_orientation:
         np.asanyarray(source.dataobj), source.affine)
     where = Path(image.get_filename() or "<in-memory image>")
     validate.check_header(where, image)
-    validate.check_spacing_range(where, tuple(np.linalg.norm(image.affine[:3, :3], axis=0)))
-    warning = validate.check_orientation(where, image.header, accept=accept_no_orientation)
-    loaded = validated_image(where, image, np.asanyarray(image.dataobj))
-    return replace(loaded, warnings=(warning,)) if warning else loaded
+    return _oriented(where, image, np.asanyarray(image.dataobj), kind="image", accept_no_orientation=accept_no_orientation)
 
 
 def save_image(array: np.ndarray, affine: np.ndarray, path: str | Path, *, dtype: type = np.float32) -> Path:

@@ -33,7 +33,8 @@ def check_header(path: Path, image: nib.spatialimages.SpatialImage) -> None:
     """Refuse voxel types and geometries that no segmentation can use.
 
     Raises:
-        InputError: RGB/structured or complex voxels, zero or negative spacing, singular affine.
+        InputError: RGB/structured or complex voxels, zero or negative spacing, singular affine, voxel sizes
+            outside :data:`SPACING_RANGE_MM`.
     """
     dtype = np.dtype(image.get_data_dtype())
     if dtype.fields is not None:
@@ -49,6 +50,7 @@ def check_header(path: Path, image: nib.spatialimages.SpatialImage) -> None:
     column_norms = np.linalg.norm(affine[:3, :3], axis=0)
     if min(column_norms) <= 0 or abs(np.linalg.det(affine[:3, :3])) < 1e-9:
         raise InputError(f"{path}: affine is singular (zero voxel size along an axis)")
+    check_spacing_range(path, tuple(column_norms))
 
 
 def check_spacing_range(path: Path, spacing_mm: tuple[float, ...]) -> None:
