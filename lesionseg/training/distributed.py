@@ -11,6 +11,7 @@ TensorBoard. A single process (no ``WORLD_SIZE``) runs exactly as before.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -70,8 +71,11 @@ def shutdown(context: DistributedContext, *, wait: bool = True) -> None:
 
     A rank that tears gloo down straight after a collective can close its connections while a peer is still
     finishing that collective, and the peer aborts (pytorch/gloo#155): after the barrier, the ranks also meet on
-    the rendezvous store, so that nothing is in flight on the process group when it is destroyed."""
+    the rendezvous store, so that nothing is in flight on the process group when it is destroyed. Objects that
+    still hold the group (a DistributedDataParallel wrapper in a reference cycle) are collected first, so that
+    the group's threads are joined here and not during interpreter shutdown."""
     if context.enabled and dist.is_initialized():
+        gc.collect()
         if wait:
             dist.barrier()
             if context.store is not None:

@@ -15,7 +15,7 @@ from torch.nn.utils import parameters_to_vector
 
 from lesionseg.config import load_config
 from lesionseg.networks.factory import build_network
-from lesionseg.training.distributed import init_distributed, shutdown, unwrap, wrap
+from lesionseg.training.distributed import DistributedContext, init_distributed, shutdown, unwrap, wrap
 from lesionseg.training.optim import build_loss, build_optimizer
 from lesionseg.training.trainer import train_step
 
@@ -32,11 +32,9 @@ def global_batches(config):  # noqa: ANN001, ANN201
         yield torch.randn(shape, generator=generator), (torch.rand(shape, generator=generator) > 0.9).float()
 
 
-def main(out: Path) -> None:
-    torch.set_num_threads(1)
+def train_ranks(context: DistributedContext) -> list[torch.Tensor]:
+    """STEPS steps of DDP training; after each, every rank's flattened weights (gathered on every rank)."""
     config = load_config(CONFIG)
-    context = init_distributed(use_cuda=False)
-    assert context.store is not None, "shutdown needs the rendezvous store to synchronise the ranks"
     torch.manual_seed(0)
     network = wrap(build_network(config.model), context, torch.device("cpu"))
     loss_function, optimizer = build_loss(config.train), build_optimizer(network, config.train)
@@ -53,6 +51,15 @@ def main(out: Path) -> None:
         gathered = [torch.zeros_like(weights) for _ in range(context.world_size)]
         dist.all_gather(gathered, weights)
         history.append(torch.stack(gathered))
+    return history
+
+
+def main(out: Path) -> None:
+    torch.set_num_threads(1)
+    context = init_distributed(use_cuda=False)
+    assert context.store is not None, "shutdown needs the rendezvous store to synchronise the ranks"
+    # the DDP network (which holds the process group) is gone when the group is destroyed, as in the trainer
+    history = train_ranks(context)
     if context.is_main:
         torch.save(history, out)
     shutdown(context)

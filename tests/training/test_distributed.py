@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def torchrun(*arguments: str, nproc: int = 2, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     """``torchrun --standalone --nproc_per_node N ARGS`` with this interpreter (the README's command line)."""
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", *arguments]
-    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # a rank that aborts prints its Python stacks (faulthandler)
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
     return subprocess.run(command, cwd=cwd, env=environment, capture_output=True, encoding="utf-8", errors="replace", timeout=600)
 
 
