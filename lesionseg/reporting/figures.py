@@ -49,8 +49,11 @@ def overlay_slice(
     ax.imshow(picture, cmap="gray", origin="lower", aspect=aspect, vmin=low, vmax=high if high > low else low + 1)
     for name, (mask, colour) in masks.items():
         section = cut(mask).astype(float)
-        if section.any():
+        if section.any() and min(section.shape) >= 2:
             ax.contour(section, levels=[0.5], colors=colour, linewidths=1.0)
+        elif section.any():  # a one-voxel-thin section has no contour: its voxels are marked
+            rows, columns = np.nonzero(section)
+            ax.plot(columns, rows, "s", color=colour, markersize=2)
         ax.plot([], [], color=colour, label=name)
     if masks:
         ax.legend(loc="lower right", fontsize=6, framealpha=0.6)
