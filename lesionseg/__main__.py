@@ -1,6 +1,6 @@
 """``python -m lesionseg ...`` (and ``torchrun ... -m lesionseg train ...``) run the command line."""
 
-from lesionseg.cli.main import app
+from lesionseg.cli.main import main
 
 if __name__ == "__main__":
-    app(prog_name="lesionseg")
+    main(prog_name="lesionseg")

@@ -30,7 +30,7 @@ def load_segmenter(
     fp_model: str | Path | None = None,
     device: str = "auto",
     tta: bool = False,
-    engine: str = "torch",
+    engine: str = "auto",
     settings: InferenceSettings | None = None,
 ) -> Segmenter:
     """A :class:`~lesionseg.inference.segmenter.Segmenter` ready to run, as ``lesionseg infer`` builds it.
@@ -43,7 +43,8 @@ def load_segmenter(
         fp_model: a false-positive-reduction model folder.
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
         tta: flip test-time augmentation (8 mirrorings, 8x slower).
-        engine: ``torch``, or ``onnxruntime`` (each model folder's ``model.onnx``, see ``lesionseg export``).
+        engine: ``auto`` (ONNX Runtime on the CPU when every model folder has its exported ``model.onnx``, as the
+            shipped models do; else PyTorch), ``torch`` or ``onnxruntime`` (see ``lesionseg export``).
         settings: user options (threshold, minimum lesion size, overlap, precision, memory budget, ...).
 
     Raises:

@@ -56,17 +56,17 @@ def stats(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
 
 
-class TimedNetwork(torch.nn.Module):
-    """A network whose forward passes are timed (seconds accumulate until :meth:`reset`)."""
+class TimedNetwork:
+    """An engine whose calls are timed (seconds accumulate until :meth:`reset`)."""
 
-    def __init__(self, network: torch.nn.Module) -> None:
-        super().__init__()
-        self.inner = network
+    def __init__(self, engine: Any) -> None:
+        self.inner = engine
+        self.name = engine.name
         self.seconds = 0.0
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
+    def __call__(self, batch: np.ndarray, *, bf16: bool = False) -> np.ndarray:
         started = time.perf_counter()
-        output = self.inner(image)
+        output = self.inner(batch, bf16=bf16)
         self.seconds += time.perf_counter() - started
         return output
 
@@ -120,7 +120,7 @@ class Variant:
 
     name: str
     cascade: bool
-    engine: str = "torch"
+    engine: str = "torch"  # the reference; "auto" would pick ONNX Runtime where models are exported
     precision: str = "fp32"
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from lesionseg.config import AcquisitionConfig, SynthConfig
 from lesionseg.io.nifti import load_image, load_label_for
 from lesionseg.synth.dataset import make_dataset
-from lesionseg.transforms.preprocessing import label_map, resample_to_spacing, scalar_image
+from lesionseg.transforms.resampling import resample_to_spacing
 
 STEP_MM = 0.5
 
@@ -27,8 +27,8 @@ STEP_MM = 0.5
 def profile_stats(image_path: Path, cord_path: Path) -> dict[str, float]:
     scan = load_image(image_path)
     cord = load_label_for(scan, cord_path)
-    image = resample_to_spacing(scalar_image(scan.data, scan.affine), (STEP_MM,) * 3).data[0].numpy()
-    mask = resample_to_spacing(label_map(cord.data, cord.affine), (STEP_MM,) * 3).data[0].numpy() > 0
+    image, _ = resample_to_spacing(scan.data, scan.affine, (STEP_MM,) * 3)
+    mask = resample_to_spacing(cord.data, cord.affine, (STEP_MM,) * 3)[0] > 0.5
     z = int(np.median(np.nonzero(mask)[2]))
     cx, cy = (int(round(c)) for c in np.argwhere(mask[:, :, z]).mean(axis=0))
     stats: dict[str, float] = {}

@@ -19,10 +19,20 @@ def benchmark(
     whole_model: Annotated[Path | None, typer.Option(help="Whole-image model folder (default: untrained).")] = None,
     cord_model: Annotated[Path | None, typer.Option(help="Cord model folder (default: untrained).")] = None,
     lesion_model: Annotated[Path | None, typer.Option(help="Cascaded lesion model folder (default: untrained).")] = None,
+    real_scans: Annotated[Path | None, typer.Option(
+        help="Only time `lesionseg infer` on the whole-neck axial scans of this folder (../shared/data/real-fullfov): "
+             "one scan end to end and a batch, per engine (real-scans.json/.md).")] = None,
 ) -> None:
     """Inference per stage (whole image, cascade, bf16, ONNX Runtime), FLOP rate vs the machine's peak, peak
-    memory on a 512 x 512 x 256 volume, training step time and data wait."""
+    memory on a 512 x 512 x 256 volume, training step time and data wait; or, with --real-scans, the shipped
+    default on real scans in fresh processes."""
     with handle_errors():
+        if real_scans is not None:
+            from lesionseg.benchmark_real import markdown, run_real_scans
+
+            typer.echo(markdown(run_real_scans(real_scans, out, repeats=repeats,
+                                               log=lambda line: typer.echo(line, err=True))))
+            return
         from lesionseg.benchmark import run
 
         run(out, repeats=repeats, quick=quick, whole_model=whole_model, cord_model=cord_model, lesion_model=lesion_model,

@@ -80,7 +80,9 @@ ReportOption = Annotated[bool, typer.Option(help="HTML report per image and OUT/
 DeviceOption = Annotated[str, typer.Option(help="auto | cpu | cuda.")]
 
 EngineOption = Annotated[
-    Literal["torch", "onnxruntime"], typer.Option(help="onnxruntime: run MODEL/model.onnx (lesionseg export).")
+    Literal["auto", "torch", "onnxruntime"],
+    typer.Option(help="onnxruntime: run MODEL/model.onnx (lesionseg export); auto: it when every model has one and "
+                      "the device is the CPU, else torch."),
 ]
 
 MemoryBudgetMbOption = Annotated[
@@ -133,7 +135,7 @@ def infer(
     max_voxels: MaxVoxelsOption = 512 * 512 * 1024,
     report: ReportOption = True,
     device: DeviceOption = "auto",
-    engine: EngineOption = "torch",
+    engine: EngineOption = "auto",
     memory_budget_mb: MemoryBudgetMbOption = None,
     precision: PrecisionOption = None,
     contrast: ContrastOption = None,
@@ -232,7 +234,7 @@ def check_infer_options(
 def _parse_shard(text: str | None) -> tuple[int, int] | None:
     """``"I/N"`` -> (I, N); None -> this process's (RANK, WORLD_SIZE) under torchrun, else None."""
     from lesionseg.errors import ConfigError
-    from lesionseg.training.distributed import context_from_env
+    from lesionseg.ranks import context_from_env
 
     if text is None:
         context = context_from_env()

@@ -36,7 +36,15 @@ from lesionseg.io.atomic import remove_stale_temporaries
 from lesionseg.io.dicom import load_series
 from lesionseg.io.inputs import InputFile, InputSelection, collect_inputs, output_path, shard_items
 from lesionseg.io.nifti import MAX_VOXELS, LoadedImage, load_image
-from lesionseg.io.run_folder import ScanRecord, check_replaceable, is_done, output_lock, read_record, record_path, write_record
+from lesionseg.io.run_folder import (
+    ScanRecord,
+    check_replaceable,
+    is_done,
+    output_lock,
+    read_record,
+    record_path,
+    write_record,
+)
 from lesionseg.io.validate import check_same_grid
 from lesionseg.outputs.base import ScanResult, Writer
 from lesionseg.outputs.dicom_seg import DicomSegWriter

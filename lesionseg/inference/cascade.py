@@ -197,7 +197,7 @@ class CascadePredictor:
         device: str = "auto",
         fp_model: str | Path | None = None,
         tta: bool = False,
-        engine: str = "torch",
+        engine: str = "auto",
         lesion_by_contrast: Mapping[str, str | Path] | None = None,
         localizer_model: str | Path | None = None,
     ) -> CascadePredictor:
@@ -317,7 +317,7 @@ def load_pipeline(
     fp_model: str | Path | None = None,
     device: str = "auto",
     tta: bool = False,
-    engine: str = "torch",
+    engine: str = "auto",
 ) -> Predictor | CascadePredictor:
     """The segmenter ``lesionseg infer`` runs: the one place that decides the pipeline's kind.
 

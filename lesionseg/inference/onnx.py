@@ -1,8 +1,9 @@
-"""ONNX export and an ONNX Runtime engine for inference (optional extra: ``pip install lesionseg[onnx]``).
+"""ONNX export of a model folder's network (``pip install lesionseg[onnx]`` for the exporter).
 
 ``lesionseg export MODEL --format onnx`` writes ``MODEL/model.onnx`` (weights embedded, batch and the three
-spatial sizes dynamic); ``lesionseg infer --engine onnxruntime --model MODEL`` then runs the network through
-ONNX Runtime instead of PyTorch, with the same preprocessing, sliding window and postprocessing::
+spatial sizes dynamic) and records its SHA-256 in ``MODEL/metadata.json``; inference then runs it through ONNX
+Runtime (:class:`lesionseg.inference.engines.OnnxEngine`, chosen by ``--engine auto`` or ``onnxruntime``) with the
+same preprocessing, sliding window and postprocessing as PyTorch::
 
     export_onnx("runs/t2w/model")
     predictor = Predictor.from_model("runs/t2w/model", engine="onnxruntime")
@@ -10,39 +11,30 @@ ONNX Runtime instead of PyTorch, with the same preprocessing, sliding window and
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
-import numpy as np
-import torch
-
-from lesionseg.errors import ModelError
-from lesionseg.io.atomic import atomic_write
-from lesionseg.io.checkpoint import load_model
-from lesionseg.networks.factory import IN_CHANNELS, build_network
+from lesionseg.inference.engines import INPUT_NAME, OUTPUT_NAME, require
+from lesionseg.io.atomic import atomic_write, atomic_write_text
+from lesionseg.io.checkpoint import METADATA_FILE, ONNX_FILE, load_model, sha256_file
 
 logger = logging.getLogger(__name__)
 
-ONNX_FILE = "model.onnx"
-INPUT_NAME = "image"
-OUTPUT_NAME = "logits"
-
-
-def _require(module: str) -> None:
-    import importlib.util
-
-    if importlib.util.find_spec(module) is None:
-        raise ModelError(f"the ONNX engine needs the '{module}' package: pip install 'lesionseg[onnx]'")
-
 
 def export_onnx(model: str | Path, out: str | Path | None = None, *, opset: int = 18) -> Path:
-    """Export a model folder's network to ONNX (``MODEL/model.onnx`` by default), written atomically.
+    """Export a model folder's network to ONNX (``MODEL/model.onnx`` by default), written atomically; when it
+    goes into the model folder, its SHA-256 joins ``metadata.json``'s checksums.
 
     Raises:
         ModelError: unreadable model, or the ``onnx``/``onnxscript`` packages are missing.
     """
-    _require("onnx")
-    _require("onnxscript")
+    import torch
+
+    from lesionseg.networks.factory import IN_CHANNELS, build_network
+
+    require("onnx")
+    require("onnxscript")
     bundle = load_model(model)
     network = build_network(bundle.config.model)
     network.load_state_dict(bundle.state_dict)
@@ -66,29 +58,15 @@ def export_onnx(model: str | Path, out: str | Path | None = None, *, opset: int 
             verbose=False,
         )
 
-    return atomic_write(destination, write)
+    atomic_write(destination, write)
+    if destination.parent.resolve() == Path(model).resolve() and (destination.parent / METADATA_FILE).is_file():
+        _record_checksum(destination)
+    return destination
 
 
-class OnnxNetwork(torch.nn.Module):
-    """An ONNX Runtime session behind the interface of a network: ``(N, 1, X, Y, Z)`` tensor in, logits out."""
-
-    def __init__(self, path: str | Path, *, threads: int | None = None) -> None:
-        super().__init__()
-        _require("onnxruntime")
-        import onnxruntime as ort
-
-        path = Path(path)
-        if not path.is_file():
-            raise ModelError(f"{path}: no ONNX model; create it with: lesionseg export {path.parent} --format onnx")
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        try:
-            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as error:  # onnxruntime raises its own exception types
-            raise ModelError(f"{path}: cannot load ONNX model ({str(error).splitlines()[0]})") from None
-        self.path = path
-
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        array = np.ascontiguousarray(image.detach().cpu().numpy(), dtype=np.float32)
-        return torch.from_numpy(self.session.run([OUTPUT_NAME], {INPUT_NAME: array})[0])
+def _record_checksum(onnx_file: Path) -> None:
+    """Add the exported file's SHA-256 to its model folder's ``metadata.json`` (``sha256``), atomically."""
+    metadata_path = onnx_file.parent / METADATA_FILE
+    metadata = json.loads(metadata_path.read_text())
+    metadata.setdefault("sha256", {})[onnx_file.name] = sha256_file(onnx_file)
+    atomic_write_text(metadata_path, json.dumps(metadata, indent=2, default=str) + "\n")

@@ -1,8 +1,9 @@
 """The predictor: one image in, a probability map and a mask on the input's grid out.
 
-Each image goes through exactly the preprocessing of training (:func:`lesionseg.transforms.preprocessing.
-preprocessing`), MONAI's Gaussian-weighted sliding window, a sigmoid, TorchIO resampling back onto the
-canonical grid, then (when saved) the native axes of the input file::
+Each image goes through the preprocessing of training (resampled to the model's voxel size as TorchIO does,
+:mod:`lesionseg.transforms.resampling`; normalised, :mod:`lesionseg.transforms.normalization`), a
+Gaussian-weighted sliding window of an engine (PyTorch or ONNX Runtime, :mod:`lesionseg.inference.engines`), a
+sigmoid, resampling back onto the canonical grid, then (when saved) the native axes of the input file::
 
     predictor = Predictor.from_model("runs/demo/model")
     prediction = predictor.predict("sub-01_T2w.nii.gz")
@@ -17,28 +18,21 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import torch
-import torchio as tio
 
 from lesionseg.config import Config, InferConfig
 from lesionseg.errors import InputError
-from lesionseg.io.checkpoint import load_model
-from lesionseg.io.model_metadata import ModelMetadata
-from lesionseg.io.nifti import MAX_VOXELS, LoadedImage, NativeGeometry, as_loaded_image, load_image, save_mask
+from lesionseg.inference.engines import Engine, EngineName, OnnxEngine, TorchEngine, choose_engine, load_torch_engine
 from lesionseg.inference.inferers import Inferer, Slabs, default_inferer, mean_and_variance
 from lesionseg.inference.lesions import remove_small_lesions
 from lesionseg.inference.segmenter import ImageSource, InferenceSettings, Segmentation
-from lesionseg.networks.factory import build_network
+from lesionseg.io.model_metadata import ModelMetadata
+from lesionseg.io.nifti import MAX_VOXELS, LoadedImage, NativeGeometry, as_loaded_image, load_image, save_mask
 from lesionseg.transforms.cropping import Box, box_slices, crop_affine
-from lesionseg.transforms.preprocessing import (
-    fixed_normalization,
-    preprocessing,
-    resample_to_grid,
-    resampling,
-    scalar_image,
-)
+from lesionseg.transforms.normalization import Normalization, fit_normalization
+from lesionseg.transforms.resampling import pad_edge, resample, resample_to_spacing
 
 logger = logging.getLogger(__name__)
 
@@ -48,26 +42,6 @@ def load_timed(path: str | Path) -> tuple[LoadedImage, float]:
     started = time.perf_counter()
     image = load_image(path)
     return image, time.perf_counter() - started
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error.
-
-    Raises:
-        ConfigError: not one of auto, cpu, cuda, cuda:N, mps; or CUDA asked for on a machine without it.
-    """
-    import re
-
-    from lesionseg.constants import DEVICE_PATTERN
-    from lesionseg.errors import ConfigError
-
-    if not re.fullmatch(DEVICE_PATTERN, device):
-        raise ConfigError(f"device {device!r}: expected auto, cpu, cuda, cuda:N or mps")
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r}: CUDA is not available on this machine (use --device cpu or auto)")
-    return torch.device(device)
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,26 +92,25 @@ class Predictor:
 
     def __init__(
         self,
-        network: torch.nn.Module | list[torch.nn.Module],
+        network: Any,
         config: Config,
         *,
-        device: str | torch.device = "cpu",
+        device: Any = "cpu",
         metadata: ModelMetadata | dict | None = None,
         tta: bool = False,
         settings: InferenceSettings | None = None,
         inferer: Inferer | None = None,
     ) -> None:
-        self.device = resolve_device(device) if isinstance(device, str) else device
         members = network if isinstance(network, list) else [network]
-        #: Ensemble members (their probabilities are averaged); ``network`` is the first.
-        self.members = [member.to(self.device).eval() for member in members]
+        #: Ensemble members, as engines (their probabilities are averaged); a torch network given here runs in a
+        #: :class:`~lesionseg.inference.engines.TorchEngine` on ``device``.
+        self.members: list[Engine] = [_as_engine(member, device, config) for member in members]
         self.network = self.members[0]
         #: Flip test-time augmentation (8 mirrorings, averaged).
         self.tta = tta
         self.config = config
         #: what the weights were trained for (typed; ``metadata.json``)
         self.metadata = metadata if isinstance(metadata, ModelMetadata) else ModelMetadata.model_validate(metadata or {})
-        self._preprocessing: dict[str | None, tio.Compose] = {}
         self.roi_size = tuple(config.infer.roi_size or config.train.patch_size)
         #: Optional second stage applied to whole-image predictions, e.g. a false-positive filter.
         self.candidate_filter: Callable[[LoadedImage, Prediction], Prediction] | None = None
@@ -155,7 +128,7 @@ class Predictor:
         """The inferer passed in, else :func:`~lesionseg.inference.inferers.default_inferer` of the settings."""
         if self._inferer is not None:
             return self._inferer
-        return default_inferer(self.infer, self.roi_size, self.device, amp=self.config.train.amp, tta=self.tta)
+        return default_inferer(self.infer, self.roi_size, tta=self.tta)
 
     def with_settings(self, settings: InferenceSettings) -> Predictor:
         """The same networks with other user settings (this predictor is unchanged)."""
@@ -189,39 +162,32 @@ class Predictor:
         *,
         device: str = "auto",
         tta: bool = False,
-        engine: str = "torch",
+        engine: EngineName | str = "auto",
     ) -> Predictor:
         """Load a model folder (or a ``best.pt``/``last.pt`` checkpoint) safely; several paths make an ensemble
-        whose members must share the preprocessing (spacing, normalisation) of the first. ``engine="onnxruntime"``
-        runs each folder's ``model.onnx`` (see :mod:`lesionseg.inference.onnx`) instead of PyTorch.
+        whose members must share the preprocessing (spacing, normalisation) of the first. ``engine``: ``torch``,
+        ``onnxruntime`` (each folder's exported ``model.onnx``) or ``auto``
+        (:func:`~lesionseg.inference.engines.choose_engine`).
 
         Raises:
             ModelError: unreadable model, weights that do not fit the architecture in its config, or ensemble
                 members with different preprocessing.
         """
         from lesionseg.errors import ModelError
+        from lesionseg.io.checkpoint import ONNX_FILE, load_model, read_model_folder
 
-        paths = [path] if isinstance(path, str | Path) else list(path)
-        networks, first = [], None
+        paths = [Path(path)] if isinstance(path, str | Path) else [Path(p) for p in path]
+        chosen = choose_engine(engine, paths, device)
+        engines, first = [], None
         for member in paths:
-            bundle = load_model(member)
+            bundle = read_model_folder(member) if chosen == "onnxruntime" else load_model(member)
             if first is None:
                 first = bundle
             elif bundle.config.preprocess != first.config.preprocess:
                 raise ModelError(f"{member}: preprocessing differs from {paths[0]}; an ensemble needs the same one")
-            network = build_network(bundle.config.model)
-            try:
-                network.load_state_dict(bundle.state_dict)
-            except RuntimeError as error:
-                message = str(error).strip().splitlines()[0]
-                raise ModelError(f"{member}: weights do not fit the architecture in its config ({message})") from None
-            if engine == "onnxruntime":
-                from lesionseg.inference.onnx import ONNX_FILE, OnnxNetwork
-
-                network = OnnxNetwork(Path(member) / ONNX_FILE)
-            networks.append(network)
+            engines.append(OnnxEngine(member / ONNX_FILE) if chosen == "onnxruntime" else load_torch_engine(bundle, device))
         assert first is not None
-        return cls(networks, first.config, device=device, metadata=first.metadata, tta=tta)
+        return cls(engines, first.config, metadata=first.metadata, tta=tta)
 
     def _contrast(self, contrast: str | None) -> str | None:
         if contrast is None:
@@ -229,13 +195,10 @@ class Predictor:
             contrast = trained[0] if len(trained) == 1 else None
         return contrast
 
-    def preprocess(self, image: tio.ScalarImage, contrast: str | None = None) -> tio.ScalarImage:
-        """Training's preprocessing of an image of ``contrast`` (default: the model's own contrast when it was
-        trained on one)."""
-        contrast = self._contrast(contrast)
-        if contrast not in self._preprocessing:
-            self._preprocessing[contrast] = preprocessing(self.config.preprocess, contrast)
-        return self._preprocessing[contrast](image)
+    def normalization(self, sample: np.ndarray, contrast: str | None = None) -> Normalization:
+        """The normalisation of an image of ``contrast`` (default: the model's own contrast when it was trained
+        on one) with statistics from ``sample`` (the whole image, so that its parts are normalised alike)."""
+        return fit_normalization(self.config.preprocess, self._contrast(contrast), sample)
 
     def predict_array(
         self, data: np.ndarray, affine: np.ndarray, contrast: str | None = None
@@ -259,20 +222,12 @@ class Predictor:
         """
         slabs = self.slabs(data.shape, affine)
         if slabs is None and statistics is None:
-            return self._predict_whole(data, affine, self.preprocess, contrast)
-        prepare = self.fixed_preprocessing(data if statistics is None else statistics, contrast)
+            return self._predict_whole(data, affine, None, contrast)
+        normalize = self.normalization(data if statistics is None else statistics, contrast)
         if slabs is None:
-            return self._predict_whole(data, affine, lambda image, _: prepare(image), contrast)
-        return Slabs.stitch(data, slabs, lambda part, box: self._predict_whole(
-            part, crop_affine(affine, box), lambda image, _: prepare(image), contrast))
-
-    def fixed_preprocessing(self, sample: np.ndarray, contrast: str | None = None) -> tio.Compose:
-        """Resampling plus a normalisation whose statistics come from ``sample`` (the whole image), so that
-        parts of that image (slabs, crops) are normalised alike."""
-        return tio.Compose([
-            *resampling(self.config.preprocess).transforms,
-            fixed_normalization(self.config.preprocess, self._contrast(contrast), sample),
-        ])
+            return self._predict_whole(data, affine, normalize, contrast)
+        return Slabs.stitch(data, slabs, lambda part, box: self._predict_whole(part, crop_affine(affine, box),
+                                                                               normalize, contrast))
 
     def predict_region(
         self, image: LoadedImage, box: Box | None
@@ -303,34 +258,32 @@ class Predictor:
         return Slabs(self.infer.memory_budget_mb, self.roi_size, self.config.preprocess.spacing_mm).plan(shape, affine)
 
     def _predict_whole(
-        self,
-        data: np.ndarray,
-        affine: np.ndarray,
-        prepare: Callable[[tio.ScalarImage, str | None], tio.ScalarImage],
-        contrast: str | None,
+        self, data: np.ndarray, affine: np.ndarray, normalize: Normalization | None, contrast: str | None
     ) -> tuple[np.ndarray, np.ndarray | None, dict[str, float]]:
+        """Resampled to the model's voxel size, normalised (with ``normalize``, else with the resampled image's own
+        statistics, as in training), the inferer's samples averaged, then back onto ``data``'s grid."""
         seconds: dict[str, float] = {}
         started = time.perf_counter()
-        prepared = prepare(scalar_image(data, affine), contrast)
+        working, working_affine = resample_to_spacing(data, affine, self.config.preprocess.spacing_mm)
+        working = (normalize or self.normalization(working, contrast))(working)
         seconds["preprocess"] = time.perf_counter() - started
 
         started = time.perf_counter()
-        mean, variance = mean_and_variance(self.inferer.samples(prepared.data, self.members))
+        mean, variance = mean_and_variance(self.inferer.samples(working, self.members))
         seconds["network"] = time.perf_counter() - started
 
         started = time.perf_counter()
-        on_grid = self._to_grid(mean, prepared.affine, data.shape, affine)
-        variance_on_grid = self._to_grid(variance, prepared.affine, data.shape, affine) if variance is not None else None
+        on_grid = self._to_grid(mean, working_affine, data.shape, affine)
+        variance_on_grid = self._to_grid(variance, working_affine, data.shape, affine) if variance is not None else None
         seconds["postprocess"] = time.perf_counter() - started
         return on_grid, variance_on_grid, seconds
 
     @staticmethod
-    def _to_grid(working: torch.Tensor, working_affine: np.ndarray, shape: tuple[int, ...], affine: np.ndarray) -> np.ndarray:
+    def _to_grid(working: np.ndarray, working_affine: np.ndarray, shape: tuple[int, ...], affine: np.ndarray) -> np.ndarray:
         # The working grid can stop up to half a working voxel short of the input's outer voxels: pad it by one
         # voxel (edge values) so resampling back never reads outside it.
-        padded = tio.Pad(1, padding_mode="edge")(scalar_image(working, working_affine))
-        on_grid = resample_to_grid(padded, shape, affine).data[0].numpy()
-        return np.clip(on_grid, 0.0, 1.0).astype(np.float32)
+        padded, padded_affine = pad_edge(working, working_affine)
+        return np.clip(resample(padded, padded_affine, shape, affine), 0.0, 1.0).astype(np.float32)
 
     def threshold(self, probabilities: np.ndarray, spacing_mm: Sequence[float]) -> np.ndarray:
         """The binary mask: probabilities at or above ``infer.threshold``, lesions larger than
@@ -385,3 +338,12 @@ class Predictor:
         prediction = self.predict_loaded(image)
         prediction.seconds["load"] = load_seconds
         return prediction
+
+
+def _as_engine(member: Any, device: Any, config: Config) -> Engine:
+    """An engine as it is; a torch network wrapped in a :class:`TorchEngine` on ``device``."""
+    if isinstance(getattr(member, "name", None), str) and callable(member):
+        return member
+    from lesionseg.networks.devices import resolve_device
+
+    return TorchEngine(member, resolve_device(device) if isinstance(device, str) else device, amp=config.train.amp)

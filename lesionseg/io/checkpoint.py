@@ -13,9 +13,8 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 import yaml
 from pydantic import ValidationError
 
@@ -25,7 +24,12 @@ from lesionseg.io.atomic import atomic_write, atomic_write_text
 from lesionseg.io.model_metadata import ModelMetadata
 from lesionseg.io.validate import one_line
 
+if TYPE_CHECKING:
+    import torch
+
 MODEL_FILE = "model.pt"
+#: The network exported for ONNX Runtime (``lesionseg export``); its SHA-256 is in ``metadata.json``.
+ONNX_FILE = "model.onnx"
 CONFIG_FILE = "config.yaml"
 METADATA_FILE = "metadata.json"
 CARD_FILE = "MODEL_CARD.md"
@@ -42,6 +46,8 @@ def save_config(config: Config, path: str | Path) -> Path:
 
 def save_checkpoint(payload: dict[str, Any], path: Path) -> Path:
     """Write a checkpoint dict atomically (temporary file + rename)."""
+    import torch
+
     return atomic_write(Path(path), lambda temporary: torch.save(payload, temporary))
 
 
@@ -51,6 +57,8 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
     Raises:
         ModelError: missing, unreadable or unsafe file, or not a lesionseg checkpoint.
     """
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: no such checkpoint")
@@ -71,9 +79,9 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
 
 @dataclass(frozen=True, eq=False)
 class ModelBundle:
-    """Weights, the config they were trained with, and their metadata."""
+    """Weights (None when read for an exported engine), the config they were trained with, and their metadata."""
 
-    state_dict: dict[str, torch.Tensor]
+    state_dict: dict[str, torch.Tensor] | None
     config: Config
     metadata: ModelMetadata
     source: Path
@@ -139,7 +147,26 @@ def verify_model_folder(folder: str | Path) -> str:
             f"{folder / MODEL_FILE}: SHA-256 {actual[:12]}... differs from {expected[:12]}... recorded in {source} "
             "(corrupted or replaced weights)"
         )
+    _verify_export(folder)
     return actual
+
+
+def _verify_export(folder: Path) -> None:
+    """Check ``model.onnx``, when present, against the SHA-256 ``metadata.json`` records for it.
+
+    Raises:
+        ModelError: an exported network with no recorded checksum, or one that differs from it.
+    """
+    if not (folder / ONNX_FILE).is_file():
+        return
+    try:
+        expected = json.loads((folder / METADATA_FILE).read_text()).get("sha256", {}).get(ONNX_FILE)
+    except (OSError, ValueError, AttributeError):
+        expected = None
+    if expected is None:
+        raise ModelError(f"{folder / ONNX_FILE}: no SHA-256 recorded in {METADATA_FILE} (re-export it)")
+    if sha256_file(folder / ONNX_FILE) != expected:
+        raise ModelError(f"{folder / ONNX_FILE}: SHA-256 differs from {METADATA_FILE} (corrupted or replaced)")
 
 
 def contrast_stages(bundle: Path) -> dict[str, Path]:
@@ -226,6 +253,28 @@ def _typed(metadata: Any, path: Path) -> ModelMetadata:
         first = error.errors()[0]
         key = ".".join(str(part) for part in first["loc"])
         raise ModelError(f"{path}: metadata {key}: {first['msg'].lower()} (got {first.get('input')!r})") from None
+
+
+def read_model_folder(path: str | Path) -> ModelBundle:
+    """A model folder's config and metadata without its weights (for an exported engine: no torch needed).
+
+    Raises:
+        ModelError: not a model folder, an unreadable config or metadata, or metadata that contradicts the config.
+    """
+    path = Path(path)
+    try:
+        if not (path / CONFIG_FILE).is_file():
+            raise ModelError(f"{path}: not a model folder (no {CONFIG_FILE})")
+        metadata_path = path / METADATA_FILE
+        metadata = json.loads(metadata_path.read_text()) if metadata_path.is_file() else {}
+        bundle = ModelBundle(state_dict=None, config=load_config(path / CONFIG_FILE), metadata=_typed(metadata, path),
+                             source=path)
+        check_metadata(bundle)
+        return bundle
+    except ModelError:
+        raise
+    except (LesionsegError, OSError, ValueError) as error:
+        raise ModelError(f"{path}: cannot load model ({one_line(error)})") from None
 
 
 def load_model(path: str | Path) -> ModelBundle:

@@ -22,9 +22,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pydicom
-from pydicom.misc import is_dicom
 import SimpleITK as sitk
-import torchio as tio
+from pydicom.misc import is_dicom
 
 from lesionseg.errors import InputError
 from lesionseg.io.atomic import atomic_write
@@ -145,11 +144,20 @@ def load_series(series: DicomSeries) -> LoadedImage:
     except RuntimeError as error:
         raise InputError(f"{where}: cannot read DICOM series ({one_line(error)})") from None
     check_spacing_range(where, tuple(image.GetSpacing()))
-    data, affine = tio.io.sitk_to_nib(image)
-    nifti = nib.Nifti1Image(data[0], affine)
+    data, affine = _sitk_to_ras(image)
+    nifti = nib.Nifti1Image(data, affine)
     nifti.set_qform(affine, code=1)
     nifti.set_sform(affine, code=1)
-    return validated_image(where, nifti, data[0])
+    return validated_image(where, nifti, data)
+
+
+def _sitk_to_ras(image: sitk.Image) -> tuple[np.ndarray, np.ndarray]:
+    """A SimpleITK volume (LPS physical space, z-y-x array) as an x-y-z array and its RAS affine."""
+    data = sitk.GetArrayFromImage(image).transpose(2, 1, 0)
+    lps = np.eye(4)
+    lps[:3, :3] = np.asarray(image.GetDirection(), dtype=np.float64).reshape(3, 3) * np.asarray(image.GetSpacing())
+    lps[:3, 3] = image.GetOrigin()
+    return data, np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
 
 
 def _check_even_slices(where: Path, files: tuple[Path, ...]) -> None:

@@ -31,7 +31,7 @@ from lesionseg.io.bids import Split, discover, split_subjects
 from lesionseg.training.candidates import CANDIDATE_MAP_KEY, add_candidate_maps
 from lesionseg.training.distributed import DistributedContext, shard_subjects
 from lesionseg.transforms.augmentation import augmentation
-from lesionseg.transforms.cropping import RandomCropAroundLabel
+from lesionseg.transforms.augmentation import RandomCropAroundLabel
 from lesionseg.transforms.preprocessing import preprocessing
 
 logger = logging.getLogger(__name__)

@@ -12,43 +12,26 @@ TensorBoard. A single process (no ``WORLD_SIZE``) runs exactly as before.
 from __future__ import annotations
 
 import gc
-import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import torch
 import torch.distributed as dist
 from torch.utils.data import DistributedSampler
 
+from lesionseg.ranks import DistributedContext, context_from_env
 
-@dataclass(frozen=True)
-class DistributedContext:
-    """This process's place in the job (rank 0 of 1 when not distributed)."""
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-    #: The rendezvous key-value store the process group was built on (``None`` when not distributed, or when
-    #: the group was created elsewhere): :func:`shutdown` synchronises on it.
-    store: dist.Store | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def enabled(self) -> bool:
-        return self.world_size > 1
-
-    @property
-    def is_main(self) -> bool:
-        """Rank 0: the process that validates and writes files."""
-        return self.rank == 0
-
-
-def context_from_env() -> DistributedContext:
-    """The rank, world size and local rank torchrun put in the environment (defaults: a single process)."""
-    return DistributedContext(
-        rank=int(os.environ.get("RANK", "0")),
-        world_size=int(os.environ.get("WORLD_SIZE", "1")),
-        local_rank=int(os.environ.get("LOCAL_RANK", "0")),
-    )
+__all__ = [
+    "DistributedContext",
+    "context_from_env",
+    "init_distributed",
+    "reduce_mean",
+    "reduce_sum",
+    "shard_subjects",
+    "shutdown",
+    "unwrap",
+    "wrap",
+]
 
 
 def init_distributed(use_cuda: bool) -> DistributedContext:

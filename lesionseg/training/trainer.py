@@ -36,8 +36,7 @@ import torchio as tio
 from lesionseg.config import Config
 from lesionseg.constants import CANONICAL_AXCODES, IMAGE_KEY, LABEL_KEY
 from lesionseg.errors import ConfigError, TrainingError
-from lesionseg.inference.inferers import autocast
-from lesionseg.inference.predictor import resolve_device
+from lesionseg.networks.devices import autocast, resolve_device
 from lesionseg.io.atomic import remove_stale_temporaries
 from lesionseg.io.bids import Split
 from lesionseg.io.checkpoint import save_config, save_model_folder

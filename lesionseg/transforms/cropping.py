@@ -1,14 +1,11 @@
-"""Crops around a structure (the cord) for the cascade: a pure box function shared by training and
-inference, and a TorchIO transform that jitters the box during training.
+"""Crops around a structure (the cord) for the cascade: pure box functions shared by training and inference
+(the TorchIO transform that jitters the box during training is
+:class:`lesionseg.transforms.augmentation.RandomCropAroundLabel`).
 """
 
 from __future__ import annotations
 
 import numpy as np
-import torch
-import torchio as tio
-from torchio.transforms.augmentation.random_transform import RandomTransform
-from torchio.transforms.spatial_transform import SpatialTransform
 
 #: (start, stop) voxel indices per axis, stop exclusive.
 Box = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
@@ -56,39 +53,3 @@ def crop_affine(affine: np.ndarray, box: Box) -> np.ndarray:
     shifted = np.array(affine, dtype=float, copy=True)
     shifted[:3, 3] = shifted[:3, :3] @ np.array([start for start, _ in box], dtype=float) + shifted[:3, 3]
     return shifted
-
-
-class RandomCropAroundLabel(RandomTransform, SpatialTransform):
-    """Crop a subject to the box of one of its label maps, grown by a margin whose every side is jittered.
-
-    Parameters are sampled here; the crop itself is TorchIO's deterministic ``Crop``. A subject whose label is
-    empty is returned uncropped.
-
-    Args:
-        label_name: the label map defining the box (e.g. ``"cord"``).
-        margin_mm: margin per axis (mm) before jitter.
-        jitter_mm: each side's margin varies uniformly within ``± jitter_mm`` (never below 0).
-    """
-
-    def __init__(self, label_name: str, margin_mm: tuple[float, float, float], jitter_mm: float = 0.0, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.label_name = label_name
-        self.margin_mm = tuple(float(m) for m in margin_mm)
-        self.jitter_mm = float(jitter_mm)
-        self.args_names = ["label_name", "margin_mm", "jitter_mm"]
-
-    def apply_transform(self, subject: tio.Subject) -> tio.Subject:
-        label = subject[self.label_name]
-        mask = label.data[0].numpy()
-        box = bounding_box(mask)
-        if box is None:
-            return subject
-        jitter = torch.empty(3, 2).uniform_(-self.jitter_mm, self.jitter_mm).numpy()
-        margins = tuple(
-            (max(0.0, m + float(j[0])), max(0.0, m + float(j[1]))) for m, j in zip(self.margin_mm, jitter, strict=True)
-        )
-        start_stop = expand_box(box, mask.shape, label.spacing, margins)
-        cropping = []
-        for (start, stop), size in zip(start_stop, mask.shape, strict=True):
-            cropping.extend([start, size - stop])
-        return tio.Crop(tuple(cropping))(subject)

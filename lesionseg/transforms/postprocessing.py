@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from lesionseg.transforms.cropping import bounding_box, box_slices
+
 _CONNECTIVITY_RANK = {6: 1, 18: 2, 26: 3}
 
 
@@ -24,8 +26,15 @@ def label_components(mask: np.ndarray, *, connectivity: int = 26) -> tuple[np.nd
     if connectivity not in _CONNECTIVITY_RANK:
         raise ValueError(f"connectivity must be 6, 18 or 26, got {connectivity}")
     structure = ndimage.generate_binary_structure(3, _CONNECTIVITY_RANK[connectivity])
-    labels, count = ndimage.label(np.asarray(mask) > 0, structure=structure)
-    return labels.astype(np.int32, copy=False), int(count)
+    foreground = np.asarray(mask) > 0
+    labels = np.zeros(foreground.shape, dtype=np.int32)
+    box = bounding_box(foreground)
+    if box is None:
+        return labels, 0
+    # labelled within the foreground's bounding box only: a whole-neck mask is a few thousand voxels of millions
+    region = box_slices(box)
+    labels[region], count = ndimage.label(foreground[region], structure=structure)
+    return labels, int(count)
 
 
 def count_components(mask: np.ndarray, *, connectivity: int = 26) -> int:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from lesionseg.inference.inferers import TTA_FLIPS, Ensemble, FlipTTA, mean_and_variance
+from lesionseg.config import InferConfig
+from lesionseg.inference.inferers import TTA_FLIPS, Ensemble, FlipTTA, SlidingWindow, mean_and_variance
 from lesionseg.inference.predictor import Predictor
 
 
@@ -15,32 +15,58 @@ class _Recorder:
     """An inferer that returns its network's id as a constant map and records the images it saw."""
 
     def __init__(self) -> None:
-        self.seen: list[tuple[int, torch.Tensor]] = []
+        self.seen: list[tuple[int, np.ndarray]] = []
 
     def samples(self, image, networks):  # noqa: ANN001, ANN202
         self.seen.append((id(networks[0]), image))
-        yield torch.full_like(image, float(len(self.seen)))
+        yield np.full_like(image, float(len(self.seen)))
+
+
+class _Identity:
+    """An engine whose logits are its input."""
+
+    name = "identity"
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[int, ...]] = []
+
+    def __call__(self, batch: np.ndarray, *, bf16: bool = False) -> np.ndarray:
+        self.batches.append(batch.shape)
+        return batch.copy()
+
+
+def test_sliding_window_blends_windows_back_to_the_image() -> None:
+    """Windows that overlap, an axis shorter than the window (padded) and a partial last batch: an engine that
+    returns its input gives back sigmoid(image) exactly, as the blending weights sum to one."""
+    rng = np.random.default_rng(0)
+    image = rng.normal(size=(40, 23, 70)).astype(np.float32)
+    engine = _Identity()
+    window = SlidingWindow((32, 32, 32), InferConfig(overlap=0.25, sw_batch_size=4, mode="gaussian"))
+    probabilities = window(image, engine)
+    np.testing.assert_allclose(probabilities, 1 / (1 + np.exp(-image)), atol=1e-5)
+    assert all(shape[1:] == (1, 32, 32, 32) and shape[0] <= 4 for shape in engine.batches)
+    assert sum(shape[0] for shape in engine.batches) == 2 * 1 * 3  # 40 -> 2 windows, 23 -> 1 (padded), 70 -> 3
 
 
 def test_ensemble_of_flips_runs_every_member_on_every_mirroring() -> None:
-    image = torch.arange(2 * 3 * 4, dtype=torch.float32).reshape(1, 2, 3, 4)
+    image = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
     recorder = _Recorder()
-    members = [torch.nn.Identity(), torch.nn.Identity()]
+    members = [_Identity(), _Identity()]
     samples = list(Ensemble(FlipTTA(recorder)).samples(image, members))
     assert len(samples) == len(members) * len(TTA_FLIPS)
     assert [network for network, _ in recorder.seen] == [id(members[0])] * 8 + [id(members[1])] * 8
-    assert torch.equal(recorder.seen[1][1], torch.flip(image, (1,)))  # the second sample saw the first mirroring
+    assert np.array_equal(recorder.seen[1][1], np.flip(image, 0))  # the second sample saw the first mirroring
 
 
 def test_mean_and_variance_match_numpy() -> None:
     rng = np.random.default_rng(0)
-    maps = [torch.from_numpy(rng.random((1, 4, 5, 6), dtype=np.float32)) for _ in range(5)]
+    maps = [rng.random((4, 5, 6), dtype=np.float32) for _ in range(5)]
     mean, variance = mean_and_variance(iter(maps))
-    stacked = torch.stack(maps)
-    torch.testing.assert_close(mean, stacked.mean(0))
-    torch.testing.assert_close(variance, stacked.var(0, unbiased=False), atol=1e-6, rtol=1e-5)
+    stacked = np.stack(maps)
+    np.testing.assert_allclose(mean, stacked.mean(0), rtol=1e-6)
+    np.testing.assert_allclose(variance, stacked.var(0), atol=1e-6, rtol=1e-5)
     single, none = mean_and_variance(iter(maps[:1]))
-    assert torch.equal(single, maps[0]) and none is None
+    assert np.array_equal(single, maps[0]) and none is None
 
 
 def test_an_inferer_passed_in_is_the_one_that_runs(trained_tiny_model: Path, phantom_dataset: Path) -> None:

@@ -6,7 +6,8 @@ import numpy as np
 import torch
 import torchio as tio
 
-from lesionseg.transforms.cropping import RandomCropAroundLabel, bounding_box, crop_affine, crop_box_around, expand_box
+from lesionseg.transforms.augmentation import RandomCropAroundLabel
+from lesionseg.transforms.cropping import bounding_box, crop_affine, crop_box_around, expand_box
 from lesionseg.transforms.postprocessing import dilate_mm, keep_largest_component
 
 
