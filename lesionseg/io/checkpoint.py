@@ -8,10 +8,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -262,15 +264,22 @@ def read_model_folder(path: str | Path) -> ModelBundle:
         ModelError: not a model folder, an unreadable config or metadata, or metadata that contradicts the config.
     """
     path = Path(path)
-    try:
-        if not (path / CONFIG_FILE).is_file():
-            raise ModelError(f"{path}: not a model folder (no {CONFIG_FILE})")
+    if not (path / CONFIG_FILE).is_file():
+        raise ModelError(f"{path}: not a model folder (no {CONFIG_FILE})")
+    with _as_model_error(path):
         metadata_path = path / METADATA_FILE
         metadata = json.loads(metadata_path.read_text()) if metadata_path.is_file() else {}
         bundle = ModelBundle(state_dict=None, config=load_config(path / CONFIG_FILE), metadata=_typed(metadata, path),
                              source=path)
         check_metadata(bundle)
         return bundle
+
+
+@contextlib.contextmanager
+def _as_model_error(path: Path) -> Iterator[None]:
+    """Any config, metadata or file error inside, as one ModelError line naming ``path``."""
+    try:
+        yield
     except ModelError:
         raise
     except (LesionsegError, OSError, ValueError) as error:
@@ -278,30 +287,23 @@ def read_model_folder(path: str | Path) -> ModelBundle:
 
 
 def load_model(path: str | Path) -> ModelBundle:
-    """Load a model folder, or a training checkpoint (``best.pt``/``last.pt``) that embeds its config.
+    """Load a model folder (its weights, then :func:`read_model_folder`), or a training checkpoint
+    (``best.pt``/``last.pt``) that embeds its config.
 
     Raises:
         ModelError: the folder or file is missing, incomplete or unreadable, or its metadata contradicts its config
             (:func:`check_metadata`).
     """
     path = Path(path)
-    try:
-        if path.is_dir():
-            state = load_checkpoint(path / MODEL_FILE)
-            config = load_config(path / CONFIG_FILE)
-            metadata_path = path / METADATA_FILE
-            metadata = json.loads(metadata_path.read_text()) if metadata_path.is_file() else {}
-            bundle = ModelBundle(state_dict=state, config=config, metadata=_typed(metadata, path), source=path)
-        else:
-            payload = load_checkpoint(path)
-            if "model" not in payload or "config" not in payload:
-                raise ModelError(f"{path}: not a lesionseg training checkpoint (no 'model' or 'config' entry)")
-            config = config_from_dict(payload["config"], source=f"{path} (embedded config)")
-            metadata = _typed(payload.get("metadata", {}), path)
-            bundle = ModelBundle(state_dict=payload["model"], config=config, metadata=metadata, source=path)
+    if path.is_dir():
+        state = load_checkpoint(path / MODEL_FILE)
+        return replace(read_model_folder(path), state_dict=state)
+    payload = load_checkpoint(path)
+    with _as_model_error(path):
+        if "model" not in payload or "config" not in payload:
+            raise ModelError(f"{path}: not a lesionseg training checkpoint (no 'model' or 'config' entry)")
+        config = config_from_dict(payload["config"], source=f"{path} (embedded config)")
+        metadata = _typed(payload.get("metadata", {}), path)
+        bundle = ModelBundle(state_dict=payload["model"], config=config, metadata=metadata, source=path)
         check_metadata(bundle)
         return bundle
-    except ModelError:
-        raise
-    except (LesionsegError, OSError, ValueError) as error:
-        raise ModelError(f"{path}: cannot load model ({one_line(error)})") from None
