@@ -24,7 +24,6 @@ from lesionseg.io.inputs import InputFile, output_path
 from lesionseg.io.nifti import LoadedImage
 from lesionseg.outputs.base import ScanResult
 from lesionseg.outputs.summary import InferenceRecord
-from lesionseg.reporting.figures import overlay_slice
 
 DISCLAIMER = "Research use, not a diagnostic device. Results must be reviewed by a qualified reader."
 REPORT_SUFFIX = "report"
@@ -62,6 +61,8 @@ def write_image_report(
     model_version: str,
 ) -> Path:
     """Write ``<stem>_report.html`` beside the image's outputs and return its path."""
+    from lesionseg.reporting.figures import overlay_slice  # matplotlib: imported when the first report is drawn
+
     masks = {"lesion": (lesion.mask, "red")}
     if cord is not None:
         masks["cord"] = (cord.mask, "deepskyblue")
