@@ -39,7 +39,7 @@ def infer_seconds(scans: list[Path], out: Path, engine: str) -> tuple[float, lis
     """
     command = [sys.executable, "-m", "lesionseg", "infer", *map(str, scans), "--out", str(out), "--engine", engine]
     started = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False)
+    result = subprocess.run(command, capture_output=True, encoding="utf-8", errors="replace", timeout=1800, check=False)
     wall = time.perf_counter() - started
     if result.returncode != 0:
         raise LesionsegError(f"benchmark: {' '.join(command[1:4])} failed ({result.stderr.strip().splitlines()[-1:]})")

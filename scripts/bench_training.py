@@ -23,7 +23,8 @@ BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench" / "make_toy_dat
 
 def lesionseg(*arguments: str) -> str:
     """Run ``python -m lesionseg ARGUMENTS``; its stderr (logs) on success."""
-    result = subprocess.run([sys.executable, "-m", "lesionseg", *arguments], capture_output=True, text=True, check=False)
+    result = subprocess.run([sys.executable, "-m", "lesionseg", *arguments], capture_output=True, encoding="utf-8",
+                            errors="replace", check=False)
     if result.returncode != 0:
         raise SystemExit(f"lesionseg {arguments[0]} failed: {result.stderr.strip().splitlines()[-1:]}")
     return result.stderr

@@ -145,7 +145,8 @@ def test_inference_does_not_import_torch_monai_or_torchio(phantom_dataset: Path,
         f"app(['infer', {str(scan)!r}, '--out', {str(tmp_path)!r}], standalone_mode=False)\n"
         "print(json.dumps(sorted(m for m in ('torch', 'monai', 'torchio') if m in sys.modules)))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], capture_output=True,
+                            encoding="utf-8", errors="replace", timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []
     assert len(list(tmp_path.glob("*_lesionseg.nii.gz"))) == 1
