@@ -45,9 +45,11 @@ class TorchEngine:
 
     name = "torch"
 
-    def __init__(self, network: torch.nn.Module, device: torch.device, *, amp: bool = False) -> None:
-        self.network = network.to(device).eval()
-        self.device = device
+    def __init__(self, network: torch.nn.Module, device: str | torch.device, *, amp: bool = False) -> None:
+        from lesionseg.networks.devices import resolve_device
+
+        self.device = resolve_device(device) if isinstance(device, str) else device
+        self.network = network.to(self.device).eval()
         self.amp = amp
 
     def __call__(self, batch: np.ndarray, *, bf16: bool = False) -> np.ndarray:
@@ -60,10 +62,10 @@ class TorchEngine:
         return logits.float().cpu().numpy()
 
 
-def require(module: str) -> None:
-    """Raise a one-line install hint when an optional package is missing."""
+def require(module: str, install: str = "'lesionseg[onnx]'") -> None:
+    """Raise a one-line install hint (``pip install INSTALL``) when a package is missing."""
     if importlib.util.find_spec(module) is None:
-        raise ModelError(f"the ONNX engine needs the '{module}' package: pip install 'lesionseg[onnx]'")
+        raise ModelError(f"the '{module}' package is missing: pip install {install}")
 
 
 class OnnxEngine:
@@ -72,13 +74,15 @@ class OnnxEngine:
     name = "onnxruntime"
 
     def __init__(self, path: str | Path, *, threads: int | None = None) -> None:
-        require("onnxruntime")
+        require("onnxruntime", "onnxruntime")  # a core dependency: missing only from a broken environment
         import onnxruntime as ort
 
         self.path = Path(path)
         self._warned = False
         if not self.path.is_file():
-            raise ModelError(f"{self.path}: no ONNX model; create it with: lesionseg export {self.path.parent} --format onnx")
+            raise ModelError(
+                f"{self.path}: no ONNX model; create it with: lesionseg export {self.path.parent} --format onnx"
+            )
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
@@ -89,7 +93,8 @@ class OnnxEngine:
 
     def __call__(self, batch: np.ndarray, *, bf16: bool = False) -> np.ndarray:
         if bf16 and not self._warned:
-            logger.warning("%s: bf16 is a PyTorch setting; ONNX Runtime runs in float32 (use --engine torch)", self.path)
+            logger.warning("%s: bf16 is a PyTorch setting; ONNX Runtime runs in float32 (use --engine torch)",
+                           self.path)
             self._warned = True
         array = np.ascontiguousarray(batch, dtype=np.float32)
         return self.session.run([OUTPUT_NAME], {INPUT_NAME: array})[0]
@@ -117,7 +122,6 @@ def load_torch_engine(bundle: Any, device: str | torch.device) -> TorchEngine:
     Raises:
         ModelError: weights that do not fit the architecture in the bundle's config.
     """
-    from lesionseg.networks.devices import resolve_device
     from lesionseg.networks.factory import build_network
 
     network = build_network(bundle.config.model)
@@ -126,5 +130,4 @@ def load_torch_engine(bundle: Any, device: str | torch.device) -> TorchEngine:
     except RuntimeError as error:
         message = str(error).strip().splitlines()[0]
         raise ModelError(f"{bundle.source}: weights do not fit the architecture in its config ({message})") from None
-    resolved = resolve_device(device) if isinstance(device, str) else device
-    return TorchEngine(network, resolved, amp=bundle.config.train.amp)
+    return TorchEngine(network, device, amp=bundle.config.train.amp)

@@ -12,14 +12,11 @@ same preprocessing, sliding window and postprocessing as PyTorch::
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 from lesionseg.inference.engines import INPUT_NAME, OUTPUT_NAME, require
 from lesionseg.io.atomic import atomic_write, atomic_write_text
 from lesionseg.io.checkpoint import METADATA_FILE, ONNX_FILE, load_model, sha256_file
-
-logger = logging.getLogger(__name__)
 
 
 def export_onnx(model: str | Path, out: str | Path | None = None, *, opset: int = 18) -> Path:

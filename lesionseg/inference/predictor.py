@@ -185,7 +185,8 @@ class Predictor:
                 first = bundle
             elif bundle.config.preprocess != first.config.preprocess:
                 raise ModelError(f"{member}: preprocessing differs from {paths[0]}; an ensemble needs the same one")
-            engines.append(OnnxEngine(member / ONNX_FILE) if chosen == "onnxruntime" else load_torch_engine(bundle, device))
+            onnx = chosen == "onnxruntime"
+            engines.append(OnnxEngine(member / ONNX_FILE) if onnx else load_torch_engine(bundle, device))
         assert first is not None
         return cls(engines, first.config, metadata=first.metadata, tta=tta)
 
@@ -279,7 +280,9 @@ class Predictor:
         return on_grid, variance_on_grid, seconds
 
     @staticmethod
-    def _to_grid(working: np.ndarray, working_affine: np.ndarray, shape: tuple[int, ...], affine: np.ndarray) -> np.ndarray:
+    def _to_grid(
+        working: np.ndarray, working_affine: np.ndarray, shape: tuple[int, ...], affine: np.ndarray
+    ) -> np.ndarray:
         # The working grid can stop up to half a working voxel short of the input's outer voxels: pad it by one
         # voxel (edge values) so resampling back never reads outside it.
         padded, padded_affine = pad_edge(working, working_affine)
@@ -344,6 +347,4 @@ def _as_engine(member: Any, device: Any, config: Config) -> Engine:
     """An engine as it is; a torch network wrapped in a :class:`TorchEngine` on ``device``."""
     if isinstance(getattr(member, "name", None), str) and callable(member):
         return member
-    from lesionseg.networks.devices import resolve_device
-
-    return TorchEngine(member, resolve_device(device) if isinstance(device, str) else device, amp=config.train.amp)
+    return TorchEngine(member, device, amp=config.train.amp)
