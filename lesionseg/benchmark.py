@@ -12,7 +12,7 @@ It measures:
   network forward passes;
 - peak resident memory of whole-image and cascade inference on a 512 x 512 x 256 volume (a fresh process each);
 - training seconds per step and the fraction of it spent waiting for data;
-- nnU-Net v2's predictor when ``nnunetv2`` is installed (an optional comparison, never a dependency).
+- (nnU-Net v2 side by side: ``lesionseg benchmark --nnunet DATASET``, :mod:`lesionseg.benchmark_nnunet`.)
 
 Models: trained model folders when given; otherwise untrained networks from the shipped configs (timing does not
 depend on the weights) and the cascade crops around the phantom's ground-truth cord while the cord network is
@@ -259,13 +259,6 @@ def training_benchmark(quick: bool, folder: Path) -> dict[str, Any]:
     return results
 
 
-def nnunet_benchmark() -> dict[str, Any]:
-    """nnU-Net v2 is an optional comparison: recorded as skipped unless it is installed."""
-    if importlib.util.find_spec("nnunetv2") is None:
-        return {"status": "skipped: nnunetv2 is not installed (pip install nnunetv2 to compare)"}
-    return {"status": "skipped: nnunetv2 is installed but needs a trained nnU-Net model folder (not automated here)"}
-
-
 def time_variant(
     variant: Variant, models: dict[str, Path], folder: Path, image_path: Path, cord_path: Path, use_gt_cord: bool,
     *, repeats: int, peak: float,
@@ -353,7 +346,6 @@ def run(
             log(f"peak RSS 512x512x256: {results['memory']}")
         results["training"] = training_benchmark(quick, folder)
         log(f"training: {results['training']}")
-    results["nnunet"] = nnunet_benchmark()
     (out / "benchmark.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / "benchmark.md").write_text(markdown(results))
     log(markdown(results))
@@ -401,7 +393,7 @@ def markdown(results: dict[str, Any]) -> str:
     for name, entry in results["training"].items():
         lines.append(f"| {name} | {entry['config']} | {entry['steps']} | {entry['seconds_per_step']:.3f} | "
                      f"{100 * entry['data_wait_fraction']:.1f}% |")
-    lines += ["", f"nnU-Net v2: {results['nnunet']['status']}"]
+    lines += ["", "nnU-Net v2 side by side: `lesionseg benchmark --nnunet DATASET`."]
     return "\n".join(lines) + "\n"
 
 

@@ -7,7 +7,8 @@ environment when it is imported; the caller sets them. Each step prints one JSON
 - ``plan ID``: fingerprint (with the dataset integrity check), plan and preprocess the ``3d_fullres`` configuration,
   as ``nnUNetv2_plan_and_preprocess -d ID -c 3d_fullres`` does.
 - ``train ID --seconds S``: the plain ``nnUNetTrainer`` (its plan, loss, augmentation, optimiser and learning rate
-  schedule) on all training cases (fold ``all``), one iteration per "epoch" so that it stops at a wall-time budget:
+  schedule) on all training cases (fold ``all``), one iteration per "epoch" so that it stops once a wall-time budget
+  (counted from process start) is spent:
   no shipped trainer caps iterations, and nnU-Net's trainer lookup cannot load a custom class here (it imports a
   module that needs torchvision, broken next to a CPU torch). Validation passes are skipped (they cost iterations).
 - ``predict ID INPUT OUTPUT [--tta]``: ``nnUNetPredictor`` (tile step 0.5, Gaussian weighting) with or without its
@@ -60,7 +61,7 @@ def _trainer(dataset_id: int):
 
 
 def train(dataset_id: int, seconds: float, started: float) -> dict:
-    """Iterations until the next one would end past ``seconds`` after ``started`` (the first always runs)."""
+    """Iterations until ``seconds`` after ``started`` are spent (the last one may end past them)."""
     trainer = _trainer(dataset_id)
     trainer.num_iterations_per_epoch = 1  # the default schedule (1000 epochs) is kept: its learning rate at the start
     trainer.on_train_start()
@@ -73,8 +74,7 @@ def train(dataset_id: int, seconds: float, started: float) -> dict:
         trainer.on_train_epoch_end([output])
         losses.append(float(output["loss"]))
         trainer.current_epoch += 1
-        per_iteration = (time.perf_counter() - ready) / len(losses)
-        if time.perf_counter() + per_iteration - started > seconds:
+        if time.perf_counter() - started >= seconds:
             break
     trainer.on_train_end()
     return {"iterations": len(losses), "setup_seconds": round(ready - started, 1),
@@ -92,9 +92,10 @@ def predict(dataset_id: int, images: Path, output: Path, tta: bool) -> dict:
     predictor = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=tta,
                                 perform_everything_on_device=False, device=torch.device("cpu"), allow_tqdm=False)
     predictor.initialize_from_trained_model_folder(model, use_folds=(FOLD,), checkpoint_name="checkpoint_final.pth")
+    started = time.perf_counter()
     predictor.predict_from_files(str(images), str(output), save_probabilities=False, overwrite=True,
                                  num_processes_preprocessing=1, num_processes_segmentation_export=1)
-    return {"tta": tta, "peak_rss_gb": _peak_rss_gb()}
+    return {"tta": tta, "prediction_seconds": round(time.perf_counter() - started, 1), "peak_rss_gb": _peak_rss_gb()}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> dict:
                     *args.toy_args.split()], check=True, capture_output=True)
     results = {"seed": args.seed} | run_lesionseg(next((args.out / "raw").glob("Dataset*")), args.out, args.config,
                                                    args.overrides)
-    results["test_lesion_dice_mean"] = round(sum(results["dice"].values()) / len(results["dice"]), 4)
+    dice = results["infer"]["torch"]["dice"]
+    results["test_lesion_dice_mean"] = round(sum(dice.values()) / len(dice), 4)
     (args.out / "bench_training.json").write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
     return results
