@@ -234,18 +234,25 @@ def evaluate_bundle(bundle: Path, test: Path, out: Path) -> dict:
     return results
 
 
+def continued(args: argparse.Namespace, role: str) -> list[str]:
+    """With ``--continue``: the stage starts from the reused bundle's weights of that stage (input polarity kept)."""
+    if not args.continue_training:
+        return []
+    return [f"transfer.init_from={args.reuse / role}", "transfer.polarity=keep"]
+
+
 def train_stages(args: argparse.Namespace, val: Path, finetune: Path, out: Path) -> dict:
     """Train the stages named in ``args.stages`` in order (localiser, cord, general lesion, contrast stages); a
     lesion stage uses the cord model just trained, else the reused bundle's."""
     trained: dict = {}
     if "localizer" in args.stages:
         overrides = [f"train.steps={args.localizer_steps}"] if args.localizer_steps else []
-        trained["localizer"] = train(load_config(CONFIGS / "default_localizer.yaml", overrides), data_root=val,
-                                     run_dir=out / "localizer")
+        trained["localizer"] = train(load_config(CONFIGS / "default_localizer.yaml", overrides + continued(args, "localizer")),
+                                     data_root=val, run_dir=out / "localizer")
     if "cord" in args.stages:
         overrides = [f"train.steps={args.cord_steps}"] if args.cord_steps else []
-        trained["cord"] = train(load_config(CONFIGS / "default_cord.yaml", overrides), data_root=val,
-                                run_dir=out / "cord")
+        trained["cord"] = train(load_config(CONFIGS / "default_cord.yaml", overrides + continued(args, "cord")),
+                                data_root=val, run_dir=out / "cord")
     cord = trained["cord"].model_dir if "cord" in trained else args.reuse / "cord"
     if "lesion" in args.stages:
         overrides = [f"cascade.cord_model={cord}"] + ([f"train.steps={args.lesion_steps}"] if args.lesion_steps else [])
@@ -291,7 +298,8 @@ def package(args: argparse.Namespace, bundle: Path, results: dict, seconds: dict
         f"(domain-randomised for `localizer/`, `cord/` and `lesion/`); see each stage's card.{contrast_note}", "",
         "**Research use only. Not a medical device; not for diagnosis or treatment decisions.**", "",
         f"Trained by `python scripts/train_default_models.py --out {args.out} --name {args.name}"
-        + (f" --stages {' '.join(args.stages)} --reuse {args.reuse}" if args.reuse else "") + "`: "
+        + (f" --stages {' '.join(args.stages)} --reuse {args.reuse}" if args.reuse else "")
+        + (" --continue" if getattr(args, "continue_training", False) else "") + "`: "
         + ", ".join(trained) + f" in {(seconds.get('total') or 0) / 60:.0f} min on 2 CPU cores"
         + (f"; {', '.join(results['reused_stages'])} unchanged from `{reused_from}`"
            if results.get("reused_stages") else "")
@@ -321,11 +329,13 @@ def main() -> None:
     parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES),
                         help="stages to train (contrast: the lesion-<contrast> stages); the others come from --reuse")
     parser.add_argument("--reuse", type=Path, default=None, help="a bundle whose other stages are kept unchanged")
+    parser.add_argument("--continue", dest="continue_training", action="store_true",
+                        help="the localizer and cord stages start from --reuse's weights of those stages")
     parser.add_argument("--package", action="store_true",
                         help="with --evaluate: write the evaluated bundle to MODELS/NAME with re-measured cards")
     args = parser.parse_args()
-    if set(STAGES) - set(args.stages) and args.reuse is None:
-        parser.error("training only some stages needs --reuse BUNDLE for the others")
+    if (set(STAGES) - set(args.stages) or args.continue_training) and args.reuse is None:
+        parser.error("training only some stages, or --continue, needs --reuse BUNDLE")
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     test = out / "test"

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 import torchio as tio
 from monai.transforms import RandRicianNoise
+from scipy import ndimage
 from nibabel.orientations import apply_orientation, axcodes2ornt, inv_ornt_aff, ornt_transform
 
 from lesionseg.synth.anatomy import Anatomy, Tissue
@@ -35,6 +36,7 @@ class RenderedScan:
         cord_fraction: float32 fraction occupied by cord (lesions included).
         affine: RAS affine (world mm).
         fat_fraction: float32 fraction occupied by fat (whole-field-of-view phantoms; zeros otherwise).
+        csf_fraction: float32 fraction occupied by CSF.
     """
 
     image: np.ndarray
@@ -42,6 +44,7 @@ class RenderedScan:
     cord_fraction: np.ndarray
     affine: np.ndarray
     fat_fraction: np.ndarray
+    csf_fraction: np.ndarray
 
 
 def grid_shape(fov_mm: tuple[float, float, float], spacing_mm: tuple[float, float, float]) -> tuple[int, int, int]:
@@ -76,6 +79,7 @@ def render(
     lesion = np.empty(shape, dtype=np.float32)
     cord = np.empty(shape, dtype=np.float32)
     fat = np.zeros(shape, dtype=np.float32)
+    csf = np.empty(shape, dtype=np.float32)
     points_per_x = factors[0] * len(sub_axes[1]) * len(sub_axes[2])
     slab = max(1, POINTS_PER_SLAB // points_per_x)
     y = sub_axes[1][None, :, None]
@@ -90,13 +94,30 @@ def render(
         lesion[start:stop] = is_lesion.reshape(block).mean(axis=(1, 3, 5))
         in_cord = np.isin(tissue, (Tissue.CORD, Tissue.CORD_MIMIC, Tissue.GREY_MATTER)) | is_lesion
         cord[start:stop] = in_cord.reshape(block).mean(axis=(1, 3, 5))
+        csf[start:stop] = (tissue == Tissue.CSF).reshape(block).mean(axis=(1, 3, 5))
         if anatomy.body is not None:
             fat[start:stop] = (tissue == Tissue.FAT).reshape(block).mean(axis=(1, 3, 5))
 
     affine = np.diag([*spacing_mm, 1.0]).astype(float)
     affine[:3, 3] = [c[0] for c in centres]
     affine[:3, 3] += np.asarray(origin_offset_mm, dtype=float)
-    return RenderedScan(image=image, lesion_fraction=lesion, cord_fraction=cord, affine=affine, fat_fraction=fat)
+    return RenderedScan(image=image, lesion_fraction=lesion, cord_fraction=cord, affine=affine, fat_fraction=fat,
+                        csf_fraction=csf)
+
+
+def csf_contrast_along_canal(
+    image: np.ndarray, csf_fraction: np.ndarray, cord_intensity: float, csf_intensity: float, low: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """CSF whose contrast with the cord changes along the canal (axis 2), as on real scans where CSF flow,
+    pulsation and a narrow lower-cervical canal fade it: the CSF's intensity becomes
+    ``cord + (csf - cord) * f(z)``, ``f`` a smooth random profile between ``low`` and 1 (``low`` near 0: the CSF
+    nearly as the cord on some slices; below 0: the contrast reversed)."""
+    noise = ndimage.gaussian_filter1d(rng.standard_normal(image.shape[2] + 8), sigma=rng.uniform(2.0, 6.0))[4:-4]
+    span = max(float(np.ptp(noise)), 1e-6)
+    profile = low + (1.0 - low) * (noise - noise.min()) / span
+    change = (csf_intensity - cord_intensity) * (profile - 1.0)
+    return (image + csf_fraction * change[None, None, :].astype(np.float32)).astype(np.float32)
 
 
 def wrap_around(image: np.ndarray, axis: int, fold: int) -> np.ndarray:

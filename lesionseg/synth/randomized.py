@@ -10,7 +10,7 @@ Each phantom draws, from its own seed:
   intensity per tissue drawn at random (any contrast, inverted ones included; the cord always differs from
   its CSF, lesions from the cord, brighter or darker), optionally signed as in PSIR;
 - resolution: isotropic, thick sagittal or thick axial slices, rendered with partial volume;
-- artefacts: tissue texture, bias field, Rician or Gaussian noise of a random level, and sometimes motion,
+- artefacts: CSF whose contrast with the cord fades along the canal (flow, a narrow canal), tissue texture, bias field, Rician or Gaussian noise of a random level, and sometimes motion,
   ghosting, blur and gamma (TorchIO).
 
 The result is on a RAS grid (orientation is irrelevant to training, which works on canonical arrays).
@@ -34,6 +34,11 @@ from lesionseg.synth.body import Region, sample_body
 from lesionseg.synth.contrasts import SIGNED, body_lookup, tissue_lookup
 from lesionseg.synth.tissues import COMPARTMENT_BASE, TABLE_SIZE
 from lesionseg.transforms.cropping import bounding_box, box_slices, crop_affine, expand_box
+
+
+#: Probability that the CSF's contrast with the cord fades along the canal
+#: (:func:`~lesionseg.synth.acquisition.csf_contrast_along_canal`).
+P_CSF_FADE = 0.4
 
 
 @dataclass(frozen=True, eq=False)
@@ -296,8 +301,14 @@ def random_phantom(
     scan = acquisition.render(anatomy, table, spacing, offset, subvoxel_mm=1.25 if whole else acquisition.SUBVOXEL_MM,
                               sampled_fraction=sampled)
     effects: list[str] = []
+    if rng.random() < P_CSF_FADE:
+        faded = acquisition.csf_contrast_along_canal(scan.image, scan.csf_fraction, float(table[Tissue.CORD]),
+                                                     float(table[Tissue.CSF]), float(rng.uniform(-0.2, 0.5)), rng)
+        scan = dataclasses.replace(scan, image=faded)
+        effects.append("CSF contrast along the canal")
     if whole:
-        image, (lesion_fraction, cord_fraction), affine, effects = _whole_fov_effects(scan, table, spacing, kind, rng)
+        image, (lesion_fraction, cord_fraction), affine, more = _whole_fov_effects(scan, table, spacing, kind, rng)
+        effects += more
     else:
         image, affine = scan.image, scan.affine
         lesion_fraction, cord_fraction = scan.lesion_fraction, scan.cord_fraction
