@@ -179,8 +179,9 @@ class CascadeConfig(_Section):
     localizer_margin_mm: tuple[float, float, float] = (20.0, 20.0, 30.0)
     #: the cord model's cord is kept only within this in-plane distance of the localiser's finding
     localizer_dilation_mm: float = Field(6.0, ge=0)
-    #: the localiser's finding is its largest component within this left-right distance of the body's midline
-    #: (the cord runs in the mid-sagittal plane; jugular veins 20-35 mm beside it); None: the largest component
+    #: the localiser's finding is its most posterior sizeable component within this left-right distance of the
+    #: body's midline (the cord runs in the mid-sagittal plane, jugular veins 20-35 mm beside it, the airway in
+    #: front of the spine; inference.cascade.component_near_midline); None: the largest component
     localizer_midline_mm: float | None = Field(15.0, gt=0)
 
 

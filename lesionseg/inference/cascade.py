@@ -66,13 +66,23 @@ def body_midline_index(data: np.ndarray) -> float:
     return float((np.arange(len(profile)) * profile).sum() / max(profile.sum(), 1.0))
 
 
+#: a localiser component near the midline is a candidate for the cord when it has at least this share of the
+#: largest such component's voxels
+MIN_CANDIDATE_SHARE = 0.5
+#: components whose in-plane centroids lie this close (mm) to the chosen one's are pieces of the same tube
+SAME_TUBE_MM = 10.0
+
+
 def component_near_midline(
     mask: np.ndarray, data: np.ndarray, spacing_mm: tuple[float, float, float], max_offset_mm: float | None
 ) -> np.ndarray:
-    """The largest connected component of ``mask`` whose centroid lies within ``max_offset_mm`` (left-right) of
-    the body's midline (:func:`body_midline_index`): the cord runs in the mid-sagittal plane, the jugular veins and
-    carotids 20-35 mm beside it. The largest component overall when none is that close, or ``max_offset_mm`` is
-    None."""
+    """The cord among the connected components of a localiser's ``mask``: of the components whose centroid lies
+    within ``max_offset_mm`` (left-right) of the body's midline (:func:`body_midline_index`) and that have at
+    least :data:`MIN_CANDIDATE_SHARE` of the largest one's voxels, the most posterior (canonical ``Y``), joined by
+    the near-midline components whose in-plane centroid lies within :data:`SAME_TUBE_MM` of it (a cord the
+    localiser found in pieces). The cord runs in the mid-sagittal plane, the jugular veins and carotids 20-35 mm
+    beside it; the airway and the oesophagus, also on the midline, lie in front of the spine. The largest
+    component overall when none is that close, or ``max_offset_mm`` is None."""
     labels, count = label_components(mask)
     if count <= 1 or max_offset_mm is None:
         return keep_largest_component(mask)
@@ -80,8 +90,13 @@ def component_near_midline(
     sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:].astype(float)
     centres = np.array(ndimage.center_of_mass(labels > 0, labels, index))
     near = np.abs(centres[:, 0] - body_midline_index(data)) * spacing_mm[0] <= max_offset_mm
-    chosen = index[np.argmax(sizes * near if near.any() else sizes)]
-    return (labels == chosen).astype(np.uint8)
+    if not near.any():
+        return (labels == index[np.argmax(sizes)]).astype(np.uint8)
+    candidates = near & (sizes >= MIN_CANDIDATE_SHARE * sizes[near].max())
+    chosen = int(np.argmin(np.where(candidates, centres[:, 1], np.inf)))
+    offsets_mm = (centres[:, :2] - centres[chosen, :2]) * np.asarray(spacing_mm[:2])
+    same_tube = near & (np.hypot(offsets_mm[:, 0], offsets_mm[:, 1]) <= SAME_TUBE_MM)
+    return np.isin(labels, index[same_tube]).astype(np.uint8)
 
 
 def predict_cord(

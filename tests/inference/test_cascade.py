@@ -131,6 +131,21 @@ def test_the_localisers_finding_is_the_tube_near_the_bodys_midline() -> None:
     assert component_near_midline(mask, data, (1.0, 1.0, 1.0), 0.1)[46, 21, 10]  # none close enough: the largest
 
 
+def test_of_the_tubes_on_the_midline_the_finding_is_the_posterior_one() -> None:
+    """The airway lies in front of the spine (higher canonical Y), on the midline too, and can be larger."""
+    from lesionseg.inference.cascade import component_near_midline
+
+    data = np.zeros((60, 60, 20), dtype=np.float32)
+    data[10:50] = 1.0
+    mask = np.zeros(data.shape, dtype=np.uint8)
+    mask[28:31, 20:23, 2:14] = 1  # the cord
+    mask[28:31, 21:24, 16:20] = 1  # more of the cord, after a gap: the same tube
+    mask[27:31, 40:44, 8:20] = 1  # the airway: anterior and larger
+    mask[29:30, 5:6, 9:11] = 1  # a speck behind the cord: too small to be a candidate
+    chosen = component_near_midline(mask, data, (1.0, 1.0, 1.0), 15.0)
+    assert chosen[29, 21, 5] and chosen[29, 22, 18] and not chosen[29, 42, 15] and not chosen[29, 5, 10]
+
+
 def test_an_image_goes_to_the_lesion_model_of_its_contrast(phantom_dataset: Path) -> None:
     from dataclasses import replace
 
