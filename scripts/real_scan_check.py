@@ -7,7 +7,7 @@ is a false positive), cord Dice between the MToff and MTon scans of one session 
 manual mask where there is one (PAM50: also inside the level map's extent) and seconds per scan. A PNG montage per
 scan shows every slice of the acquisition plane with the cord (cyan) and lesion (red) contours: look at each one.
 
-    python scripts/real_scan_check.py --out runs/real-check [--model lesionseg/models/cascade-synth-v2]
+    python scripts/real_scan_check.py --out runs/real-check [--model lesionseg/models/cascade-synth-v3]
 
 Writes ``OUT/results.json``, ``OUT/table.md`` and ``OUT/montages/<scan>.png``.
 """

@@ -316,7 +316,7 @@ def package(args: argparse.Namespace, bundle: Path, results: dict, seconds: dict
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("runs/default-models"))
-    parser.add_argument("--name", default="cascade-synth-v2")
+    parser.add_argument("--name", default="cascade-synth-v3")
     parser.add_argument("--models", type=Path, default=ROOT / "lesionseg" / "models", help="where the bundle is written")
     parser.add_argument("--cord-steps", type=int, default=None, help="default: configs/default_cord.yaml")
     parser.add_argument("--lesion-steps", type=int, default=None, help="default: configs/default_lesion.yaml")

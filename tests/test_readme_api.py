@@ -38,7 +38,7 @@ def test_segment_takes_a_path_a_nibabel_image_or_an_array(phantom_dataset: Path)
     import lesionseg
 
     path = phantom_dataset / "sub-001/anat/sub-001_T2w.nii.gz"
-    segmenter = lesionseg.load_segmenter("cascade-synth-v2", device="cpu")
+    segmenter = lesionseg.load_segmenter("cascade-synth-v3", device="cpu")
     from_path = segmenter.segment(path)
     image = nib.load(path)
     from_image = segmenter.segment(image)
