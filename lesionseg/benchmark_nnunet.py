@@ -256,11 +256,11 @@ def markdown(results: dict[str, Any]) -> str:
     """One row per tool and inference mode: training minutes, test lesion Dice, seconds per volume."""
     ours, theirs = results["lesionseg"], results["nnunet"]
     lines = [
-        f"{results['dataset']}: {len(results['test_cases'])} test volumes, predicted in one command per row; "
-        "\"per command\" is that command's wall time (process start included) over the volumes.",
+        (f"{results['dataset']}: {len(results['test_cases'])} test volumes, predicted in one command per row; "
+         "\"per command\" is that command's wall time (process start included) over the volumes."),
         "",
-        "| tool | training command, min | training | test lesion Dice (mean) | per case | s / volume, per command "
-        "| s / volume, inside the batch |",
+        ("| tool | training command, min | training | test lesion Dice (mean) | per case | s / volume, per command "
+         "| s / volume, inside the batch |"),
         "|---|---|---|---|---|---|---|",
     ]
     training = f"{ours['seconds_per_step']} s/step, data wait {ours['data_wait_fraction']:.0%}"

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 import torchio as tio
 from monai.transforms import RandRicianNoise
-from scipy import ndimage
 from nibabel.orientations import apply_orientation, axcodes2ornt, inv_ornt_aff, ornt_transform
+from scipy import ndimage
 
 from lesionseg.synth.anatomy import Anatomy, Tissue
 

@@ -35,7 +35,6 @@ from lesionseg.synth.contrasts import SIGNED, body_lookup, tissue_lookup
 from lesionseg.synth.tissues import COMPARTMENT_BASE, TABLE_SIZE
 from lesionseg.transforms.cropping import bounding_box, box_slices, crop_affine, expand_box
 
-
 #: Probability that the CSF's contrast with the cord fades along the canal
 #: (:func:`~lesionseg.synth.acquisition.csf_contrast_along_canal`).
 P_CSF_FADE = 0.4
