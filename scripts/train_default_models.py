@@ -235,7 +235,8 @@ def evaluate_bundle(bundle: Path, test: Path, out: Path) -> dict:
 
 
 def continued(args: argparse.Namespace, role: str) -> list[str]:
-    """With ``--continue``: the stage starts from the reused bundle's weights of that stage (input polarity kept)."""
+    """With ``--continue``: the localizer, cord or general lesion stage starts from the reused bundle's weights of
+    that stage (input polarity kept)."""
     if not args.continue_training:
         return []
     return [f"transfer.init_from={args.reuse / role}", "transfer.polarity=keep"]
@@ -256,6 +257,7 @@ def train_stages(args: argparse.Namespace, val: Path, finetune: Path, out: Path)
     cord = trained["cord"].model_dir if "cord" in trained else args.reuse / "cord"
     if "lesion" in args.stages:
         overrides = [f"cascade.cord_model={cord}"] + ([f"train.steps={args.lesion_steps}"] if args.lesion_steps else [])
+        overrides += continued(args, "lesion")
         trained["lesion"] = train(load_config(CONFIGS / "default_lesion.yaml", overrides), data_root=val,
                                   run_dir=out / "lesion")
     general = trained["lesion"].model_dir if "lesion" in trained else args.reuse / "lesion"
@@ -330,7 +332,7 @@ def main() -> None:
                         help="stages to train (contrast: the lesion-<contrast> stages); the others come from --reuse")
     parser.add_argument("--reuse", type=Path, default=None, help="a bundle whose other stages are kept unchanged")
     parser.add_argument("--continue", dest="continue_training", action="store_true",
-                        help="the localizer and cord stages start from --reuse's weights of those stages")
+                        help="the localizer, cord and general lesion stages start from --reuse's weights of those stages")
     parser.add_argument("--package", action="store_true",
                         help="with --evaluate: write the evaluated bundle to MODELS/NAME with re-measured cards")
     args = parser.parse_args()
