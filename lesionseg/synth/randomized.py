@@ -8,8 +8,7 @@ Each phantom draws, from its own seed:
   roots in the CSF (neither part of the cord); lesions of varied shape, count and size, and lesion mimics;
 - intensities: either one of the known contrasts (T2w, T1w, PSIR, with their lesion contrasts) or one
   intensity per tissue drawn at random (any contrast, inverted ones included; the cord always differs from
-  its CSF, lesions from the cord, brighter or darker; the grey matter sometimes as conspicuous as a lesion),
-  optionally signed as in PSIR;
+  its CSF, lesions from the cord, brighter or darker), optionally signed as in PSIR;
 - resolution: isotropic, thick sagittal or thick axial slices, rendered with partial volume;
 - artefacts: CSF whose contrast with the cord fades along the canal (flow, a narrow canal), tissue texture, bias field, Rician or Gaussian noise of a random level, and sometimes motion,
   ghosting, blur and gamma (TorchIO).
@@ -39,9 +38,6 @@ from lesionseg.transforms.cropping import bounding_box, box_slices, crop_affine,
 #: Probability that the CSF's contrast with the cord fades along the canal
 #: (:func:`~lesionseg.synth.acquisition.csf_contrast_along_canal`).
 P_CSF_FADE = 0.4
-#: Probability (random intensities) that the grey matter differs from the white matter as much as a lesion can,
-#: on the lesion's side (towards the CSF): real T2*w, PD-like and MT-off scans show a bright butterfly.
-P_CONSPICUOUS_GM = 0.4
 
 
 @dataclass(frozen=True, eq=False)
@@ -147,10 +143,7 @@ def random_intensities(
     table[Tissue.LESION] = cord + sign * step
     table[Tissue.CORD_MIMIC] = cord + sign * step * rng.uniform(0.3, 0.6)
     table[Tissue.TISSUE_MIMIC] = table[Tissue.LESION]
-    if rng.random() < P_CONSPICUOUS_GM:  # as on T2*w, PD-like or MT-off scans: a lesion's shape, not its signal
-        table[Tissue.GREY_MATTER] = cord + sign * rng.uniform(0.1, 0.5) * abs(table[Tissue.CSF] - cord)
-    else:
-        table[Tissue.GREY_MATTER] = max(cord + rng.uniform(-0.08, 0.08), 0.0)  # subtler than any lesion
+    table[Tissue.GREY_MATTER] = max(cord + rng.uniform(-0.08, 0.08), 0.0)  # subtler than any lesion
     table[Tissue.NERVE_ROOT] = max(cord + rng.uniform(-0.1, 0.1), 0.0)  # nerve tissue, as the cord's
     signed = bool(rng.random() < 0.15)
     if signed:  # phase-sensitive: air stays 0, tissues darker than the shift become negative
