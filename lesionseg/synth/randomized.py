@@ -10,8 +10,8 @@ Each phantom draws, from its own seed:
   intensity per tissue drawn at random (any contrast, inverted ones included; the cord always differs from
   its CSF, lesions from the cord, brighter or darker), optionally signed as in PSIR;
 - resolution: isotropic, thick sagittal or thick axial slices, rendered with partial volume;
-- artefacts: CSF whose contrast with the cord fades along the canal (flow, a narrow canal), tissue texture, bias field, Rician or Gaussian noise of a random level, and sometimes motion,
-  ghosting, blur and gamma (TorchIO).
+- artefacts: CSF whose contrast with the cord fades along the canal (flow, a narrow canal), tissue texture,
+  bias field, Rician or Gaussian noise of a random level, and sometimes motion, ghosting, blur and gamma (TorchIO).
 
 The result is on a RAS grid (orientation is irrelevant to training, which works on canonical arrays).
 """

@@ -130,3 +130,19 @@ def test_standard_phantoms_with_a_body_keep_their_masks(tmp_path) -> None:  # no
     assert np.array_equal(plain.get_fdata(), body.get_fdata()) and np.allclose(plain.affine, body.affine)
     images = [nib.load(tmp_path / name / "sub-001/anat/sub-001_T2w.nii.gz").get_fdata() for name in ("plain", "body")]
     assert not np.allclose(*images)  # the tissue around the canal differs
+
+
+def test_csf_contrast_fades_along_the_canal_and_nothing_else_changes() -> None:
+    cord, csf = 0.4, 1.0
+    csf_fraction = np.zeros((6, 6, 30), dtype=np.float32)
+    csf_fraction[:2] = 1.0  # CSF voxels
+    csf_fraction[2] = 0.5  # half CSF, half cord (partial volume)
+    image = (csf_fraction * csf + (1.0 - csf_fraction) * cord).astype(np.float32)
+    faded = acquisition.csf_contrast_along_canal(image, csf_fraction, cord, csf, 0.0, np.random.default_rng(3))
+    np.testing.assert_array_equal(faded[3:], image[3:])  # cord voxels untouched
+    profile = faded[0, 0]  # a CSF voxel along the canal
+    assert profile.min() == pytest.approx(cord, abs=1e-6) and profile.max() == pytest.approx(csf, abs=1e-6)
+    assert np.all(np.abs(np.diff(profile)) < 0.35)  # smooth along the canal, not slice-to-slice noise
+    np.testing.assert_allclose(faded[2, 0], (profile + cord) / 2, atol=1e-6)  # partial volume follows
+    reversed_ = acquisition.csf_contrast_along_canal(image, csf_fraction, cord, csf, -0.2, np.random.default_rng(3))
+    assert reversed_[0, 0].min() < cord  # below 0: the CSF darker than the cord on some slices
