@@ -25,7 +25,8 @@ def benchmark(
     nnunet: Annotated[Path | None, typer.Option(
         help="Only lesionseg and nnU-Net v2 side by side on this nnU-Net raw dataset (DatasetNNN_Name with a test "
              "split, e.g. from ../shared/bench/make_toy_dataset.py): train both for equal minutes, predict, Dice "
-             "(nnunet-side-by-side.json/.md). Needs nnunetv2 (the nnunet extra of lesionseg) or --nnunet-python.")] = None,
+             "(nnunet-side-by-side.json/.md). Needs nnunetv2 (the nnunet extra of lesionseg) or "
+             "--nnunet-python.")] = None,
     nnunet_python: Annotated[str | None, typer.Option(
         help="A Python that has nnunetv2 (default: this one).")] = None,
     config: Annotated[str, typer.Option(help="lesionseg's training config for --nnunet.")] = "bench",
