@@ -29,7 +29,7 @@ TRAINER, PLANS, FOLD = "nnUNetTrainer", "nnUNetPlans", "all"
 
 def _peak_rss_gb() -> float:
     """Peak resident memory of this process and of its largest finished child (the data loaders), GB."""
-    peak_kb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    peak_kb = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
     return round(peak_kb / 1024**2, 2)
 
 
