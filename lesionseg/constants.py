@@ -31,10 +31,13 @@ CORD_OUTPUT_SUFFIX = "seg"
 UNCERTAINTY_OUTPUT_SUFFIX = "lesionseg-uncertainty"
 #: A scan's completion record (``<stem>_lesionseg-record.json``, see :mod:`lesionseg.io.run_folder`).
 RECORD_SUFFIX = "lesionseg-record"
+#: the lesion mask whose values are the lesion table's ids
+LESION_LABELED_OUTPUT_SUFFIX = "lesions-labeled"
 #: Names of the masks and records inference writes, never taken as inputs when found in the output folder.
 OUTPUT_SUFFIXES: tuple[str, ...] = tuple(
     f"_{s}"
-    for s in (LESION_OUTPUT_SUFFIX, LESION_SOFT_OUTPUT_SUFFIX, UNCERTAINTY_OUTPUT_SUFFIX, CORD_OUTPUT_SUFFIX, RECORD_SUFFIX)
+    for s in (LESION_OUTPUT_SUFFIX, LESION_SOFT_OUTPUT_SUFFIX, UNCERTAINTY_OUTPUT_SUFFIX, CORD_OUTPUT_SUFFIX, RECORD_SUFFIX,
+              LESION_LABELED_OUTPUT_SUFFIX)
 )
 
 #: Keys of a TorchIO subject.

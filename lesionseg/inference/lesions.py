@@ -1,8 +1,10 @@
-"""The lesion table of a prediction: one row per lesion (connected component) and totals per image.
+"""The lesion table of a prediction: one row per lesion (connected component), head to foot, totals per image
+and per vertebral level, and the labelled lesion mask whose values are the rows' ``lesion_id``.
 
-Per lesion: id, volume (mm3), centroid in scanner coordinates (RAS and LPS, mm), extent along the cord (mm),
-maximum probability, and the vertebral level when a level map is given. The cord direction is the principal
-axis of the cord mask when there is one (the superior axis otherwise), so the extent follows a tilted cord.
+Per lesion: id, volume (mm3), centroid in scanner coordinates (RAS and LPS, mm), extent along the cord (mm; the
+cord direction is the principal axis of the cord mask, the superior axis without one), the morphometry of
+:mod:`lesionseg.analysis.morphometry`, maximum probability, and the vertebral level, nearest disc and distance to
+it when a level map is given. Definitions: ``docs/lesion-analysis.md``.
 """
 
 from __future__ import annotations
@@ -13,29 +15,60 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from lesionseg.analysis.levels import SliceLevels, level_name, slice_levels
+from lesionseg.analysis.morphometry import Morphometry, measure_lesions
 from lesionseg.transforms.postprocessing import label_components
+
+#: the fields of :class:`~lesionseg.analysis.morphometry.Morphometry` a row carries
+MORPHOMETRY_FIELDS = ("length_si_mm", "width_ap_mm", "width_lr_mm", "max_equivalent_diameter_mm",
+                      "max_axial_damage_ratio", "dorsal_bridge_mm", "ventral_bridge_mm", "position", "side")
 
 
 @dataclass(frozen=True)
 class LesionRow:
-    """One lesion."""
+    """One lesion: where it is, the morphometry of :mod:`lesionseg.analysis.morphometry` and its level."""
 
     lesion_id: int
     volume_mm3: float
     centroid_ras_mm: tuple[float, float, float]
     centroid_lps_mm: tuple[float, float, float]
     extent_along_cord_mm: float
+    length_si_mm: float
+    width_ap_mm: float
+    width_lr_mm: float
+    max_equivalent_diameter_mm: float
+    max_axial_damage_ratio: float | None
+    dorsal_bridge_mm: float | None
+    ventral_bridge_mm: float | None
+    position: str
+    side: str
     max_probability: float
-    vertebral_level: int | None
+    vertebral_level: str
+    nearest_disc: str
+    distance_to_disc_mm: float | None
 
 
 @dataclass(frozen=True)
+class LevelRow:
+    """The lesions of one vertebral level: how many have it as their level, and the lesion volume on its slices."""
+
+    vertebral_level: str
+    lesions: int
+    volume_mm3: float
+
+
+@dataclass(frozen=True, eq=False)
 class LesionTable:
-    """All lesions of one image and their totals."""
+    """All lesions of one image (head to foot), their totals, per-level totals and the labelled mask."""
 
     lesions: tuple[LesionRow, ...]
     connectivity: int
     min_volume_mm3: float
+    #: canonical grid, values = ``lesion_id`` (uint16; lesions of ``min_volume_mm3`` or less are 0)
+    labels: np.ndarray | None = None
+    per_level: tuple[LevelRow, ...] = ()
+    #: where the levels came from: "level map" (the user's), or "" (none)
+    level_source: str = ""
 
     @property
     def count(self) -> int:
@@ -92,16 +125,47 @@ def _world(voxels: np.ndarray, affine: np.ndarray) -> np.ndarray:
     return voxels @ affine[:3, :3].T + affine[:3, 3]
 
 
-def _lesion_level(levels: np.ndarray, inside: np.ndarray, voxels: np.ndarray, level_points: np.ndarray | None) -> int | None:
-    """The most frequent level among a lesion's voxels, else the level of the labelled voxel nearest its centre."""
-    if level_points is None or not len(level_points):
-        return None
-    values = levels[inside]
-    values = values[values > 0]
-    if len(values):
-        return int(np.bincount(values.astype(int)).argmax())
-    nearest = level_points[np.argmin(((level_points - voxels.mean(axis=0)) ** 2).sum(axis=1))]
-    return int(levels[tuple(nearest)])
+def _ordered_labels(mask: np.ndarray, affine: np.ndarray, connectivity: int, min_volume_mm3: float) -> np.ndarray:
+    """Connected components of ``mask`` larger than ``min_volume_mm3``, numbered 1..N head to foot (by the
+    superior world coordinate of their centroids), as uint16."""
+    labels, count = label_components(mask, connectivity=connectivity)
+    if count == 0:
+        return labels.astype(np.uint16)
+    index = np.arange(1, count + 1)
+    voxel_mm3 = float(abs(np.linalg.det(affine[:3, :3])))
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:] * voxel_mm3
+    centroids = np.asarray(ndimage.center_of_mass(labels > 0, labels, index)).reshape(-1, 3)
+    superior = _world(centroids, affine)[:, 2]
+    kept = [i for i in np.argsort(-superior, kind="stable") if sizes[i] > min_volume_mm3]
+    lookup = np.zeros(count + 1, dtype=np.uint16)
+    lookup[np.asarray(kept, dtype=int) + 1] = np.arange(1, len(kept) + 1)
+    return lookup[labels]
+
+
+def _levels_of(labels: np.ndarray, count: int, levels: SliceLevels, voxel_mm3: float) -> tuple[list[int], tuple[LevelRow, ...]]:
+    """Each lesion's level (the most frequent level of its voxels' axial slices) and the per-level table."""
+    ids = labels[labels > 0].astype(np.int64)
+    slice_level = levels.at(np.nonzero(labels)[2])
+    size = int(max(levels.per_slice.max(), slice_level.max(initial=0))) + 1
+    pairs = np.zeros((count + 1, size), dtype=np.int64)
+    np.add.at(pairs, (ids, slice_level), 1)
+    pairs[:, 0] = 0
+    per_lesion = [int(pairs[i].argmax()) if pairs[i].any() else 0 for i in range(1, count + 1)]
+    volume = pairs.sum(axis=0) * voxel_mm3
+    rows = tuple(
+        LevelRow(level_name(value), per_lesion.count(value), round(float(volume[value]), 3))
+        for value in range(1, size) if volume[value] > 0 or value in per_lesion
+    )
+    return per_lesion, rows
+
+
+def _nearest_disc(z: float, levels: SliceLevels | None, slice_mm: float) -> tuple[str, float | None]:
+    """The disc nearest an axial position and the signed distance to it (mm along the superior axis, positive
+    when the position is above the disc)."""
+    if levels is None or not levels.discs:
+        return "", None
+    disc = min(levels.discs, key=lambda d: abs(z - d.z))
+    return disc.name, round(float((z - disc.z) * slice_mm), 2)
 
 
 def lesion_table(
@@ -114,45 +178,62 @@ def lesion_table(
     connectivity: int = 26,
     min_volume_mm3: float = 0.0,
 ) -> LesionTable:
-    """Describe every lesion of a binary mask.
+    """Describe every lesion of a binary mask, head to foot.
 
     Args:
-        mask: binary lesion mask (any grid), shape (X, Y, Z).
+        mask: binary lesion mask on the canonical (RAS) grid, shape (X, Y, Z).
         affine: voxel-to-world (RAS mm) affine of that grid.
         probabilities: same grid, for the maximum probability per lesion.
-        cord: same grid, for the direction along which extents are measured.
-        levels: same grid, integer vertebral levels (0 outside); a lesion gets the most frequent level among
-            its voxels, or the level of the nearest labelled voxel.
+        cord: same grid; the direction of the extent along the cord, and the morphometry that needs the cord
+            (damage ratio, tissue bridges, position in the cross-section).
+        levels: same grid, integer vertebral levels (0 outside, 1 = C1 ... 25 = S1); each axial slice takes the
+            most frequent level on it, a lesion the most frequent level of its voxels' slices.
         connectivity: 6, 18 or 26.
         min_volume_mm3: lesions of this volume or less are left out.
     """
     spacing = np.linalg.norm(affine[:3, :3], axis=0)
+    labels = _ordered_labels(mask, affine, connectivity, min_volume_mm3)
+    count = int(labels.max(initial=0))
+    index = np.arange(1, count + 1)
+    morphometry = measure_lesions(labels, spacing, cord)
+    slices = slice_levels(levels) if levels is not None and np.any(levels) else None
     voxel_mm3 = float(abs(np.linalg.det(affine[:3, :3])))
-    labels, count = label_components(mask, connectivity=connectivity)
+    level_values, per_level = _levels_of(labels, count, slices, voxel_mm3) if slices else ([0] * count, ())
+    maxima = ndimage.maximum(probabilities, labels, index) if probabilities is not None and count else np.ones(count)
+    centroids = np.asarray(ndimage.center_of_mass(labels > 0, labels, index)).reshape(-1, 3)
     axis = cord_axis(cord, affine)
-    level_points = np.argwhere(levels > 0) if levels is not None else None
-    rows = []
-    for index in range(1, count + 1):
-        voxels = np.argwhere(labels == index)
-        volume = len(voxels) * voxel_mm3
-        if volume <= min_volume_mm3:
-            continue
-        points = _world(voxels.astype(float), affine)
-        centroid = points.mean(axis=0)
-        along = points @ axis
-        # extent of the voxel centres plus one voxel's size along the axis
-        extent = float(along.max() - along.min() + np.abs(axis * spacing).max())
-        maximum = float(probabilities[labels == index].max()) if probabilities is not None else 1.0
-        level = _lesion_level(levels, labels == index, voxels, level_points) if levels is not None else None
-        rows.append(
-            LesionRow(
-                lesion_id=len(rows) + 1,
-                volume_mm3=round(volume, 3),
-                centroid_ras_mm=tuple(round(float(v), 2) for v in centroid),  # type: ignore[arg-type]
-                centroid_lps_mm=tuple(round(float(v), 2) for v in centroid * np.array([-1, -1, 1])),  # type: ignore[arg-type]
-                extent_along_cord_mm=round(extent, 2),
-                max_probability=round(maximum, 4),
-                vertebral_level=level,
-            )
-        )
-    return LesionTable(lesions=tuple(rows), connectivity=connectivity, min_volume_mm3=min_volume_mm3)
+    boxes = ndimage.find_objects(labels)
+    rows = tuple(
+        _row(lesion_id, morphometry[lesion_id], centroids[lesion_id - 1], affine, float(maxima[lesion_id - 1]),
+             level_values[lesion_id - 1], _nearest_disc(centroids[lesion_id - 1][2], slices, spacing[2]),
+             _extent_along(labels, lesion_id, boxes[lesion_id - 1], affine, axis))
+        for lesion_id in index
+    )
+    return LesionTable(lesions=rows, connectivity=connectivity, min_volume_mm3=min_volume_mm3, labels=labels,
+                       per_level=per_level, level_source="level map" if slices else "")
+
+
+def _extent_along(labels: np.ndarray, lesion_id: int, box: tuple[slice, ...], affine: np.ndarray,
+                  axis: np.ndarray) -> float:
+    """Extent of the lesion's voxel centres along ``axis`` (world), plus one voxel's size along it (mm)."""
+    voxels = np.argwhere(labels[box] == lesion_id) + np.array([s.start for s in box])
+    along = _world(voxels.astype(float), affine) @ axis
+    spacing = np.linalg.norm(affine[:3, :3], axis=0)
+    return round(float(along.max() - along.min() + np.abs(axis * spacing).max()), 2)
+
+
+def _row(lesion_id: int, measured: Morphometry, centroid: np.ndarray, affine: np.ndarray, maximum: float,
+         level: int, disc: tuple[str, float | None], extent: float) -> LesionRow:
+    world = _world(centroid[None, :], affine)[0]
+    return LesionRow(
+        lesion_id=int(lesion_id),
+        volume_mm3=measured.volume_mm3,
+        centroid_ras_mm=tuple(round(float(v), 2) for v in world),  # type: ignore[arg-type]
+        centroid_lps_mm=tuple(round(float(v), 2) for v in world * np.array([-1, -1, 1])),  # type: ignore[arg-type]
+        extent_along_cord_mm=extent,
+        **{field: getattr(measured, field) for field in MORPHOMETRY_FIELDS},
+        max_probability=round(maximum, 4),
+        vertebral_level=level_name(level),
+        nearest_disc=disc[0],
+        distance_to_disc_mm=disc[1],
+    )

@@ -247,7 +247,7 @@ def load_label_for(image: LoadedImage, label_path: str | Path) -> LoadedImage:
     return label
 
 
-def _header_for_output(geometry: NativeGeometry, dtype: type) -> nib.Nifti1Header:
+def _header_for_output(geometry: NativeGeometry, dtype: type, cal_max: float = 1) -> nib.Nifti1Header:
     header = geometry.header.copy()
     # free-text fields and extensions may hold identifiers (names, accession numbers): never copied
     header.extensions.clear()
@@ -259,13 +259,16 @@ def _header_for_output(geometry: NativeGeometry, dtype: type) -> nib.Nifti1Heade
     header.set_data_dtype(dtype)
     header.set_slope_inter(None, None)
     header["cal_min"] = 0
-    header["cal_max"] = 1
+    header["cal_max"] = cal_max
     return header
 
 
-def mask_image(array: np.ndarray, geometry: NativeGeometry, *, soft: bool = False, canonical: bool = True) -> nib.Nifti1Image:
+def mask_image(
+    array: np.ndarray, geometry: NativeGeometry, *, soft: bool = False, canonical: bool = True, labeled: bool = False
+) -> nib.Nifti1Image:
     """A mask as a NIfTI image on the input's native grid: its shape, affine and qform/sform (with codes), a
-    uint8 0/1 mask or (``soft``) float32 values in [0, 1]; no free text or extension of the input's header.
+    uint8 0/1 mask, (``soft``) float32 values in [0, 1] or (``labeled``) uint16 labels 0..N; no free text or
+    extension of the input's header.
 
     Args:
         array: 3D mask on the canonical grid (``canonical=True``) or on the native grid.
@@ -274,9 +277,13 @@ def mask_image(array: np.ndarray, geometry: NativeGeometry, *, soft: bool = Fals
     native = geometry.to_native(array) if canonical else np.asarray(array)
     if tuple(native.shape) != geometry.shape:
         raise ValueError(f"mask shape {native.shape} differs from the native shape {geometry.shape}")
-    dtype = np.float32 if soft else np.uint8
-    values = np.clip(native, 0, 1).astype(np.float32) if soft else (native > 0.5).astype(np.uint8)
-    header = _header_for_output(geometry, dtype)
+    if labeled:
+        values = np.rint(native).astype(np.uint16)
+    elif soft:
+        values = np.clip(native, 0, 1).astype(np.float32)
+    else:
+        values = (native > 0.5).astype(np.uint8)
+    header = _header_for_output(geometry, values.dtype.type, cal_max=max(1, int(values.max(initial=0))))
     image_class = nib.Nifti2Image if isinstance(geometry.header, nib.Nifti2Header) else nib.Nifti1Image
     output = image_class(values, affine=None, header=header)
     qform, qcode = geometry.header.get_qform(coded=True)
@@ -293,6 +300,7 @@ def save_mask(
     *,
     soft: bool = False,
     canonical: bool = True,
+    labeled: bool = False,
 ) -> Path:
     """Write :func:`mask_image` to ``path`` (.nii.gz or .nii), atomically.
 
@@ -302,7 +310,7 @@ def save_mask(
     Raises:
         OutputError: the destination cannot be written.
     """
-    output = mask_image(array, geometry, soft=soft, canonical=canonical)
+    output = mask_image(array, geometry, soft=soft, canonical=canonical, labeled=labeled)
     return atomic_write(Path(path), lambda temporary: nib.save(output, temporary))
 
 

@@ -48,6 +48,27 @@ def _voxel(world: Sequence[float], affine: np.ndarray, shape: tuple[int, ...]) -
     return tuple(int(np.clip(v, 0, s - 1)) for v, s in zip(ijk, shape, strict=True))  # type: ignore[return-value]
 
 
+def _number(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _lesion_rows(table: LesionTable) -> str:
+    """The lesion table (head to foot) as HTML rows."""
+    header = ("<table><tr><th>#</th><th>level</th><th>volume mm3</th><th>length mm</th><th>AP x LR mm</th>"
+              "<th>max diameter mm</th><th>max axial damage</th><th>dorsal / ventral bridge mm</th>"
+              "<th class='l'>position</th><th class='l'>centroid RAS mm</th><th>max probability</th></tr>")
+    rows = [
+        f"<tr><td>{row.lesion_id}</td><td>{row.vertebral_level or '-'}</td><td>{row.volume_mm3:.1f}</td>"
+        f"<td>{row.length_si_mm:.1f}</td><td>{row.width_ap_mm:.1f} x {row.width_lr_mm:.1f}</td>"
+        f"<td>{row.max_equivalent_diameter_mm:.1f}</td><td>{_number(row.max_axial_damage_ratio, 2)}</td>"
+        f"<td>{_number(row.dorsal_bridge_mm)} / {_number(row.ventral_bridge_mm)}</td>"
+        f"<td class='l'>{html.escape(' '.join(filter(None, (row.position, row.side))) or '-')}</td>"
+        f"<td class='l'>{', '.join(f'{v:.1f}' for v in row.centroid_ras_mm)}</td><td>{row.max_probability:.2f}</td></tr>"
+        for row in table.lesions
+    ]
+    return "\n".join([header, *rows])
+
+
 def write_image_report(
     item: InputFile,
     image: LoadedImage,
@@ -83,18 +104,7 @@ def write_image_report(
         body.append(f"<p class='warn'>{html.escape(record.warning)}</p>")
     body.append("<h2>Lesions</h2>")
     if table.count:
-        body.append(
-            "<table><tr><th>#</th><th>volume mm3</th><th class='l'>centroid RAS mm</th><th class='l'>centroid LPS mm</th>"
-            "<th>extent along cord mm</th><th>max probability</th><th>level</th></tr>"
-        )
-        for row in table.lesions:
-            body.append(
-                f"<tr><td>{row.lesion_id}</td><td>{row.volume_mm3:.1f}</td>"
-                f"<td class='l'>{', '.join(f'{v:.1f}' for v in row.centroid_ras_mm)}</td>"
-                f"<td class='l'>{', '.join(f'{v:.1f}' for v in row.centroid_lps_mm)}</td>"
-                f"<td>{row.extent_along_cord_mm:.1f}</td><td>{row.max_probability:.2f}</td>"
-                f"<td>{row.vertebral_level if row.vertebral_level is not None else '-'}</td></tr>"
-            )
+        body.append(_lesion_rows(table))
         body.append("</table><h2>Views at each lesion</h2><p class='note'>red: lesions"
                     + (", blue: cord" if cord is not None else "") + "</p>")
         for row in table.lesions[:MAX_LESION_FIGURES]:

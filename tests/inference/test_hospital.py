@@ -143,7 +143,14 @@ def test_levels_beside_the_input_fill_the_lesion_table(tmp_path: Path) -> None:
     records = run_batch(everywhere, [tmp_path], tmp_path / "out", options=BatchOptions(levels_suffix="levels"))
     assert [r.status for r in records] == ["ok"]  # the level map is not taken as a scan
     table = json.loads((tmp_path / "out/pam_T2w_lesions.json").read_text())
-    assert table["lesions"][0]["vertebral_level"] is not None
+    assert table["lesions"][0]["vertebral_level"].startswith(("C", "T", "L"))
+    assert table["per_level"] and table["level_source"] == "level map"
+    labeled = nib.load(tmp_path / "out/pam_T2w_lesions-labeled.nii.gz")
+    mask = nib.load(tmp_path / "out/pam_T2w_lesionseg.nii.gz")
+    assert labeled.shape == mask.shape and np.allclose(labeled.affine, mask.affine)
+    values = np.asarray(labeled.dataobj)
+    assert values.dtype == np.uint16 and int(values.max()) == table["count"]
+    assert np.array_equal(values > 0, np.asarray(mask.dataobj) > 0)
 
 
 def test_outputs_in_the_input_folder_are_not_inputs(trained_tiny_model: Path, phantom_dataset: Path, tmp_path: Path) -> None:

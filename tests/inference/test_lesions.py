@@ -25,7 +25,7 @@ def test_volume_centroid_and_extent_on_an_anisotropic_grid() -> None:
     assert row.centroid_lps_mm == pytest.approx((10 - 2.75, -20 - 3.75, 14.0))
     assert row.extent_along_cord_mm == pytest.approx(9.0)  # no cord: along the superior axis
     assert row.max_probability == pytest.approx(0.97)
-    assert row.vertebral_level is None
+    assert row.vertebral_level == "" and row.nearest_disc == ""
     assert table.total_volume_mm3 == pytest.approx(36.0)
 
 
@@ -61,4 +61,23 @@ def test_vertebral_level_from_the_pam50_level_map() -> None:
     lesion[tuple(centre)] = 1
     lesion[centre[0], centre[1], centre[2] + 1] = 1
     table = lesion_table(lesion, template.affine, cord=cord, levels=levels)
-    assert table.lesions[0].vertebral_level == 4
+    assert table.lesions[0].vertebral_level == "C4"
+
+
+def test_rows_run_head_to_foot_with_levels_discs_and_a_labelled_mask() -> None:
+    mask = np.zeros((12, 12, 40), dtype=np.uint8)
+    mask[4:7, 4:7, 3:6] = 1  # low: L1 (slices 0..9 are level 20)
+    mask[4:6, 4:6, 32:34] = 1  # high: C7 (slices 30..39 are level 7)
+    mask[7:9, 7:9, 18:23] = 1  # T1 / T2 boundary at 19.5: 2 slices in T2 (level 9), 3 in T1 (level 8)
+    levels = np.zeros_like(mask, dtype=np.int32)
+    for first, value in ((0, 20), (10, 9), (20, 8), (30, 7)):
+        levels[3:9, 3:9, first:first + 10] = value
+    table = lesion_table(mask, np.eye(4), levels=levels)
+    assert [row.vertebral_level for row in table.lesions] == ["C7", "T1", "L1"]
+    assert [row.volume_mm3 for row in table.lesions] == [8.0, 20.0, 27.0]
+    assert [np.count_nonzero(table.labels == i) for i in (1, 2, 3)] == [8, 20, 27]
+    assert table.lesions[0].nearest_disc == "C7-T1" and table.lesions[0].distance_to_disc_mm == pytest.approx(3.0)
+    assert table.lesions[1].nearest_disc == "T1-T2" and table.lesions[1].distance_to_disc_mm == pytest.approx(0.5)
+    per_level = {row.vertebral_level: (row.lesions, row.volume_mm3) for row in table.per_level}
+    assert per_level == {"C7": (1, 8.0), "T1": (1, 12.0), "T2": (0, 8.0), "L1": (1, 27.0)}
+    assert table.level_source == "level map"
