@@ -69,6 +69,8 @@ class LesionTable:
     per_level: tuple[LevelRow, ...] = ()
     #: where the levels came from: "level map" (the user's), or "" (none)
     level_source: str = ""
+    #: the level of each axial slice and the discs, when there are levels
+    slice_levels: SliceLevels | None = None
 
     @property
     def count(self) -> int:
@@ -210,7 +212,7 @@ def lesion_table(
         for lesion_id in index
     )
     return LesionTable(lesions=rows, connectivity=connectivity, min_volume_mm3=min_volume_mm3, labels=labels,
-                       per_level=per_level, level_source="level map" if slices else "")
+                       per_level=per_level, level_source="level map" if slices else "", slice_levels=slices)
 
 
 def _extent_along(labels: np.ndarray, lesion_id: int, box: tuple[slice, ...], affine: np.ndarray,

@@ -34,7 +34,7 @@ def _participants(gt_dir: Path) -> dict[str, dict[str, str]]:
         return {row["participant_id"]: row for row in csv.DictReader(handle, delimiter="\t") if "participant_id" in row}
 
 
-def _box_plots(images: list[ImageEvaluation], metric_labels: dict[str, str], group_of) -> str:  # noqa: ANN001
+def _box_plots(images: list[ImageEvaluation], metric_labels: dict[str, str], group_of) -> str:
     groups = sorted({group_of(image) for image in images})
     figure, axes = plt.subplots(1, len(metric_labels), figsize=(4 * len(metric_labels), 3.2), squeeze=False)
     for ax, (name, label) in zip(axes[0], metric_labels.items(), strict=True):

@@ -8,8 +8,9 @@ import io
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from scipy import ndimage
 
 
 def figure_to_data_uri(figure: plt.Figure) -> str:
@@ -118,3 +119,81 @@ def montage(
     figure.suptitle(f"{title}\n{legend}", fontsize=9)
     figure.tight_layout()
     return figure
+
+
+def _lesion_colours(count: int) -> list[str]:
+    palette = ["#ff2828", "#ff8c00", "#ff00c8", "#ffe600", "#00e678", "#a050ff"]
+    return [palette[i % len(palette)] for i in range(count)]
+
+
+def _letters(ax: plt.Axes, left: str, right: str, top: str, bottom: str) -> None:
+    style = {"color": "yellow", "fontsize": 8, "transform": ax.transAxes, "ha": "center", "va": "center"}
+    for text, x, y in ((left, 0.03, 0.5), (right, 0.97, 0.5), (top, 0.5, 0.97), (bottom, 0.5, 0.03)):
+        ax.text(x, y, text, **style)
+
+
+def _draw(ax: plt.Axes, picture: np.ndarray, aspect: float, window: tuple[float, float]) -> None:
+    ax.imshow(picture, cmap="gray", origin="lower", aspect=aspect, vmin=window[0], vmax=window[1])
+    ax.set_axis_off()
+
+
+def _contours(ax: plt.Axes, cord: np.ndarray | None, labels: np.ndarray, ids: list[int], colours: list[str],
+              number: bool) -> None:
+    """Cord and lesion contours of one 2D section (rows, columns), lesions numbered beside their centre."""
+    if cord is not None and cord.any() and min(cord.shape) >= 2:
+        ax.contour(cord.astype(float), levels=[0.5], colors="deepskyblue", linewidths=0.8)
+    for lesion_id, colour in zip(ids, colours, strict=True):
+        section = labels == lesion_id
+        if not section.any():
+            continue
+        if min(section.shape) >= 2:
+            ax.contour(section.astype(float), levels=[0.5], colors=colour, linewidths=1.0)
+        if number:
+            rows, columns = np.nonzero(section)
+            ax.text(columns.max() + 2, rows.mean(), str(lesion_id), color=colour, fontsize=8, fontweight="bold")
+
+
+def summary_png(
+    image: np.ndarray,
+    cord: np.ndarray | None,
+    labels: np.ndarray,
+    spacing_mm: tuple[float, float, float],
+    *,
+    level_names: dict[int, str] | None = None,
+    max_axial: int = 8,
+) -> bytes:
+    """The report's static summary (for PDFs and PACS) as PNG bytes: a sagittal section through the cord with
+    cord and numbered lesion contours and, beside it, the vertebral levels (``level_names``: axial slice index ->
+    level at that slice); then an axial section through each lesion (up to ``max_axial``). Radiological
+    convention: on axial views the patient's right is on the viewer's left; sagittal views have anterior on the
+    left; orientation letters on every view.
+
+    Args:
+        image, cord, labels: canonical (RAS) arrays of one shape; ``labels`` holds lesion ids 1..N.
+    """
+    count = int(labels.max(initial=0))
+    ids, colours = list(range(1, count + 1)), _lesion_colours(count)
+    window = tuple(np.percentile(image, [1, 99.5])) if image.size else (0.0, 1.0)
+    window = (window[0], window[1] if window[1] > window[0] else window[0] + 1)
+    centres = [np.round(c).astype(int) for c in ndimage.center_of_mass(labels > 0, labels, ids[:max_axial])]
+    x_mid = int(np.argwhere(cord).mean(axis=0)[0].round()) if cord is not None and cord.any() else image.shape[0] // 2
+    axial_count = max(1, len(centres))
+    figure, axes = plt.subplots(1, 1 + axial_count, figsize=(3.0 * (1 + axial_count), 4.0), squeeze=False)
+    sagittal = axes[0, 0]
+    _draw(sagittal, image[x_mid].T[:, ::-1], spacing_mm[2] / spacing_mm[1], window)
+    _contours(sagittal, None if cord is None else cord[x_mid].T[:, ::-1], labels[x_mid].T[:, ::-1], ids, colours, True)
+    _letters(sagittal, "A", "P", "S", "I")
+    sagittal.set_title("sagittal, through the cord", fontsize=8)
+    for z, name in (level_names or {}).items():
+        sagittal.text(1.02, (z + 0.5) / image.shape[2], name, transform=sagittal.transAxes, fontsize=7, va="center")
+    z_slices = [int(c[2]) for c in centres] or [int(np.argwhere(cord)[:, 2].mean()) if cord is not None and cord.any()
+                                               else image.shape[2] // 2]
+    for ax, z, lesion_id in zip(axes[0, 1:], z_slices, ids or [None], strict=False):
+        _draw(ax, image[:, :, z].T[:, ::-1], spacing_mm[1] / spacing_mm[0], window)
+        _contours(ax, None if cord is None else cord[:, :, z].T[:, ::-1], labels[:, :, z].T[:, ::-1], ids, colours, True)
+        _letters(ax, "R", "L", "A", "P")
+        ax.set_title(f"axial, lesion {lesion_id}" if lesion_id else "axial, mid-cord", fontsize=8)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight", facecolor="white")
+    plt.close(figure)
+    return buffer.getvalue()

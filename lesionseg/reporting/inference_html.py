@@ -1,25 +1,33 @@
 """Self-contained HTML reports of inference: one page per image and an index page per batch.
 
-Each image page shows the input, the model (name, version), the date, the lesion table with totals, and a
-sagittal and an axial overlay at every lesion (matplotlib PNGs embedded as data URIs, so the page opens
-offline). Every page says "Research use, not a diagnostic device". Patient identifiers are not shown.
+Each image page shows, top to bottom: "research use, not a diagnostic device", the model's and the stage's
+warnings, the input's file name (never its folders), model, contrast and date; an interactive viewer (NiiVue,
+:mod:`lesionseg.reporting.viewer_assets`: every slice in three planes, zoom, window, overlay toggles, a click on a
+lesion row goes to it; radiological convention, orientation letters); the lesion table (head to foot) and the
+per-level table; a static PNG summary (also ``<stem>_report.png``, for PDFs and PACS). The page opens offline:
+the scan is embedded, the viewer's scripts are in the output folder's ``lesionseg-viewer/``.
 """
 
 from __future__ import annotations
 
+import base64
 import html
+import json
 import os
+import re
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
+from lesionseg.analysis.levels import level_name
 from lesionseg.constants import LESION_OUTPUT_SUFFIX
 from lesionseg.inference.lesions import LesionTable
 from lesionseg.inference.predictor import Prediction
 from lesionseg.inference.segmenter import Segmentation
-from lesionseg.io.atomic import atomic_write_text
+from lesionseg.io.atomic import atomic_write, atomic_write_text
 from lesionseg.io.inputs import InputFile, output_path
 from lesionseg.io.nifti import LoadedImage
 from lesionseg.outputs.base import ScanResult
@@ -27,6 +35,8 @@ from lesionseg.outputs.summary import InferenceRecord
 
 DISCLAIMER = "Research use, not a diagnostic device. Results must be reviewed by a qualified reader."
 REPORT_SUFFIX = "report"
+#: everything up to the last slash or backslash of each path in a text
+_FOLDERS = re.compile(r"[^\s,;]*[/\\]")
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1100px}
 table{border-collapse:collapse;font-size:13px;margin:1em 0}
@@ -34,18 +44,26 @@ td,th{border:1px solid #ccc;padding:3px 8px;text-align:right} th{background:#f2f
 td.l,th.l{text-align:left} .warn{background:#fff4e0;border:1px solid #f0c070;padding:8px;margin:1em 0}
 .lesion{display:inline-block;border:1px solid #ddd;margin:4px;padding:4px;font-size:12px;vertical-align:top}
 .note{color:#555;font-size:12px}
+#viewer{margin:1em 0} .canvas-box{width:100%;height:560px;position:relative;background:#000}
+.controls{margin:4px 0;font-size:13px} .controls button{margin-right:3px}
+tr.lesion-row{cursor:pointer} tr.lesion-row:hover{background:#eef5ff} img.summary{max-width:100%}
 """
-MAX_LESION_FIGURES = 12
 
 
 def _page(title: str, body: list[str]) -> str:
     head = f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{STYLE}</style></head><body>"
-    return "\n".join([head, *body, f"<p class='warn'>{html.escape(DISCLAIMER)}</p></body></html>"])
+    return "\n".join([head, f"<p class='warn'>{html.escape(DISCLAIMER)}</p>", *body, "</body></html>"])
 
 
-def _voxel(world: Sequence[float], affine: np.ndarray, shape: tuple[int, ...]) -> tuple[int, int, int]:
-    ijk = np.rint(np.linalg.solve(affine[:3, :3], np.asarray(world, dtype=float) - affine[:3, 3])).astype(int)
-    return tuple(int(np.clip(v, 0, s - 1)) for v, s in zip(ijk, shape, strict=True))  # type: ignore[return-value]
+def model_label(model: str) -> str:
+    """A model's name without its folders (``/opt/models/cascade-synth-v3`` -> ``cascade-synth-v3``)."""
+    return _FOLDERS.sub("", model)
+
+
+def display_name(item: InputFile) -> str:
+    """What a report shows of its input: the file name (never its folders, which may carry a patient's name), or
+    for DICOM the series' output name (description and a hash)."""
+    return item.path.name if item.series is None else item.stem
 
 
 def _number(value: float | None, digits: int = 1) -> str:
@@ -53,20 +71,98 @@ def _number(value: float | None, digits: int = 1) -> str:
 
 
 def _lesion_rows(table: LesionTable) -> str:
-    """The lesion table (head to foot) as HTML rows."""
-    header = ("<table><tr><th>#</th><th>level</th><th>volume mm3</th><th>length mm</th><th>AP x LR mm</th>"
-              "<th>max diameter mm</th><th>max axial damage</th><th>dorsal / ventral bridge mm</th>"
-              "<th class='l'>position</th><th class='l'>centroid RAS mm</th><th>max probability</th></tr>")
+    """The lesion table (head to foot) as HTML; a click on a row moves the viewer to the lesion."""
+    header = ("<table id='lesion-table'><tr><th>#</th><th>level</th><th>volume mm3</th><th>length mm</th>"
+              "<th>AP x LR mm</th><th>max diameter mm</th><th>max axial damage</th><th>dorsal / ventral bridge mm</th>"
+              "<th class='l'>position</th><th class='l'>nearest disc</th><th class='l'>centroid RAS mm</th>"
+              "<th>max probability</th></tr>")
     rows = [
-        f"<tr><td>{row.lesion_id}</td><td>{row.vertebral_level or '-'}</td><td>{row.volume_mm3:.1f}</td>"
-        f"<td>{row.length_si_mm:.1f}</td><td>{row.width_ap_mm:.1f} x {row.width_lr_mm:.1f}</td>"
+        f"<tr class='lesion-row' data-lesion='{row.lesion_id}'><td>{row.lesion_id}</td><td>{row.vertebral_level or '-'}</td>"
+        f"<td>{row.volume_mm3:.1f}</td><td>{row.length_si_mm:.1f}</td><td>{row.width_ap_mm:.1f} x {row.width_lr_mm:.1f}</td>"
         f"<td>{row.max_equivalent_diameter_mm:.1f}</td><td>{_number(row.max_axial_damage_ratio, 2)}</td>"
         f"<td>{_number(row.dorsal_bridge_mm)} / {_number(row.ventral_bridge_mm)}</td>"
         f"<td class='l'>{html.escape(' '.join(filter(None, (row.position, row.side))) or '-')}</td>"
+        f"<td class='l'>{html.escape(row.nearest_disc) + f' ({row.distance_to_disc_mm:+.1f} mm)' if row.nearest_disc else '-'}</td>"
         f"<td class='l'>{', '.join(f'{v:.1f}' for v in row.centroid_ras_mm)}</td><td>{row.max_probability:.2f}</td></tr>"
         for row in table.lesions
     ]
-    return "\n".join([header, *rows])
+    return "\n".join([header, *rows, "</table>"])
+
+
+def _level_rows(table: LesionTable) -> list[str]:
+    if not table.per_level:
+        return ["<p class='note'>No vertebral levels: give a level map (<code>--levels-suffix</code>).</p>"]
+    rows = "".join(f"<tr><td class='l'>{html.escape(r.vertebral_level)}</td><td>{r.lesions}</td><td>{r.volume_mm3:.1f}</td></tr>"
+                   for r in table.per_level)
+    return [f"<h3>Per vertebral level ({html.escape(table.level_source)})</h3>",
+            f"<table><tr><th class='l'>level</th><th>lesions</th><th>lesion volume mm3</th></tr>{rows}</table>"]
+
+
+def _summary_rows(item: InputFile, image: LoadedImage, table: LesionTable, record: InferenceRecord,
+                  model_name: str, model_version: str) -> list[str]:
+    stage = f"; lesion model {html.escape(record.lesion_stage)}" if record.lesion_stage else ""
+    rule = f" ({html.escape(record.lesion_rule)})" if record.lesion_rule else ""
+    contrast = html.escape(image.contrast or "not given")
+    return [
+        "<table>",
+        f"<tr><th class='l'>input</th><td class='l'>{html.escape(display_name(item))}</td></tr>",
+        f"<tr><th class='l'>model</th><td class='l'>{html.escape(model_label(model_name))} (lesionseg {html.escape(model_version)}){stage}</td></tr>",
+        f"<tr><th class='l'>contrast</th><td class='l'>{contrast}</td></tr>",
+        f"<tr><th class='l'>date</th><td class='l'>{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC</td></tr>",
+        (f"<tr><th class='l'>image grid</th><td class='l'>{' x '.join(map(str, image.geometry.shape))} voxels, "
+        f"{' x '.join(f'{s:.2f}' for s in image.geometry.spacing_mm)} mm, {''.join(image.geometry.axcodes)}</td></tr>"),
+        f"<tr><th class='l'>lesions</th><td class='l'>{table.count}, total {table.total_volume_mm3:.1f} mm3{rule}</td></tr>",
+        "</table>",
+    ]
+
+
+def _viewer(image: LoadedImage, cord: Prediction | None, table: LesionTable, viewer_path: str) -> list[str]:
+    """The interactive viewer: the scan and masks as base64 NIfTI, the controls, and the two viewer scripts."""
+    from lesionseg.reporting.figures import acquisition_axis
+    from lesionseg.reporting.viewer_assets import image_base64, labels_base64
+
+    labels = table.labels if table.labels is not None else np.zeros(image.data.shape, np.uint16)
+    scan = {
+        "volumes": {"image": image_base64(image.data, image.affine),
+                    "cord": labels_base64(cord.mask, image.affine) if cord is not None else None,
+                    "lesions": labels_base64(labels, image.affine) if table.count else None},
+        "lesions": [{"id": i, "voxel": voxel} for i, voxel in enumerate(lesion_voxels(labels), start=1)],
+        "plane": ("sagittal", "coronal", "axial")[acquisition_axis(image.data.shape)],
+    }
+    toggles = "".join(f"<label><input type='checkbox' id='show-{name}' checked> {name}</label> "
+                      for name, present in (("cord", cord is not None), ("lesions", table.count > 0)) if present)
+    planes = "".join(f"<button data-plane='{p}'>{p}</button>" for p in ("axial", "sagittal", "coronal", "all"))
+    return [
+        "<div id='viewer' data-ready='false'>",
+        (f"<div class='controls'>{planes} <button id='zoom-in'>zoom +</button><button id='zoom-out'>zoom -</button>"
+        f"<button id='zoom-reset'>reset</button> {toggles} window <input id='window-low' size='6'> to "
+        "<input id='window-high' size='6'></div>"),
+        "<div class='canvas-box'><canvas id='lesionseg-canvas'></canvas></div>",
+        ("<div id='location' class='note'></div><div id='viewer-status' class='note'>Mouse wheel: scroll slices; "
+        "click: move the cross; right-drag: window; click a row of the table: go to that lesion.</div></div>"),
+        f"<script>window.LESIONSEG = {json.dumps(scan)};</script>",
+        f"<script src='{viewer_path}/niivue.umd.js'></script><script src='{viewer_path}/viewer.js'></script>",
+    ]
+
+
+def lesion_voxels(labels: np.ndarray) -> list[list[int]]:
+    """For each lesion id 1..N, its voxel nearest the lesion's centroid (canonical indices): the viewer's cross
+    lands on the lesion even when its centroid does not."""
+    voxels = []
+    for lesion_id, box in enumerate(ndimage.find_objects(labels), start=1):
+        points = np.argwhere(labels[box] == lesion_id) + [s.start for s in box]
+        nearest = points[np.argmin(((points - points.mean(axis=0)) ** 2).sum(axis=1))]
+        voxels.append([int(v) for v in nearest])
+    return voxels
+
+
+def _level_names(table: LesionTable) -> dict[int, str]:
+    """Axial slice -> level name at the middle of each level's run of slices (for the static summary)."""
+    if table.slice_levels is None:
+        return {}
+    per_slice = table.slice_levels.per_slice
+    return {int(np.flatnonzero(per_slice == value).mean()): level_name(int(value))
+            for value in np.unique(per_slice[per_slice > 0])}
 
 
 def write_image_report(
@@ -81,44 +177,27 @@ def write_image_report(
     model_name: str,
     model_version: str,
 ) -> Path:
-    """Write ``<stem>_report.html`` beside the image's outputs and return its path."""
-    from lesionseg.reporting.figures import overlay_slice  # matplotlib: imported when the first report is drawn
+    """Write ``<stem>_report.html`` (the viewer, the tables, the static summary) and ``<stem>_report.png`` (the
+    static summary) beside the image's outputs, the viewer's scripts once into ``out_dir``; return the page."""
+    from lesionseg.reporting.figures import summary_png  # matplotlib: imported when the first report is drawn
+    from lesionseg.reporting.viewer_assets import install_viewer
 
-    masks = {"lesion": (lesion.mask, "red")}
-    if cord is not None:
-        masks["cord"] = (cord.mask, "deepskyblue")
-    body = [
-        f"<h1>Spinal-cord lesion segmentation: {html.escape(item.stem)}</h1>",
-        "<table>",
-        f"<tr><th class='l'>input</th><td class='l'>{html.escape(item.label)}</td></tr>",
-        f"<tr><th class='l'>model</th><td class='l'>{html.escape(model_name)} (lesionseg {html.escape(model_version)})"
-        + (f"; lesion model {html.escape(record.lesion_stage)}" if record.lesion_stage else "") + "</td></tr>",
-        f"<tr><th class='l'>date</th><td class='l'>{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC</td></tr>",
-        f"<tr><th class='l'>image grid</th><td class='l'>{' x '.join(map(str, image.geometry.shape))} voxels, "
-        f"{' x '.join(f'{s:.2f}' for s in image.geometry.spacing_mm)} mm, {''.join(image.geometry.axcodes)}</td></tr>",
-        f"<tr><th class='l'>lesions</th><td class='l'>{table.count}, total {table.total_volume_mm3:.1f} mm3"
-        + (f" ({html.escape(record.lesion_rule)})" if record.lesion_rule else "") + "</td></tr>",
-        "</table>",
-    ]
-    if record.warning:
-        body.append(f"<p class='warn'>{html.escape(record.warning)}</p>")
-    body.append("<h2>Lesions</h2>")
-    if table.count:
-        body.append(_lesion_rows(table))
-        body.append("</table><h2>Views at each lesion</h2><p class='note'>red: lesions"
-                    + (", blue: cord" if cord is not None else "") + "</p>")
-        for row in table.lesions[:MAX_LESION_FIGURES]:
-            x, _, z = _voxel(row.centroid_ras_mm, image.affine, image.data.shape)
-            sagittal = overlay_slice(image.data, masks, axis=0, index=x, spacing_mm=image.spacing_mm, title=f"lesion {row.lesion_id}: sagittal")
-            axial = overlay_slice(image.data, masks, axis=2, index=z, spacing_mm=image.spacing_mm, title=f"lesion {row.lesion_id}: axial")
-            body.append(f"<div class='lesion'><img src='{sagittal}'><img src='{axial}'></div>")
-        if table.count > MAX_LESION_FIGURES:
-            body.append(f"<p class='note'>{table.count - MAX_LESION_FIGURES} more lesion(s) in the table, not pictured.</p>")
-    else:
-        body.append("<p>No lesion found.</p>")
-        middle = image.data.shape[0] // 2
-        body.append(f"<img src='{overlay_slice(image.data, masks, axis=0, index=middle, spacing_mm=image.spacing_mm, title='mid-sagittal')}'>")
-    return atomic_write_text(output_path(out_dir, item, REPORT_SUFFIX, ".html"), _page(f"lesionseg: {item.stem}", body))
+    page = output_path(out_dir, item, REPORT_SUFFIX, ".html")
+    viewer_path = Path(os.path.relpath(install_viewer(out_dir), page.parent)).as_posix()
+    labels = table.labels if table.labels is not None else np.zeros(image.data.shape, np.uint16)
+    png = summary_png(image.data, cord.mask if cord is not None else None, labels, image.spacing_mm,
+                      level_names=_level_names(table))
+    atomic_write(output_path(out_dir, item, REPORT_SUFFIX, ".png"), lambda temporary: temporary.write_bytes(png))
+    body = [f"<h1>Spinal-cord lesion segmentation: {html.escape(display_name(item))}</h1>"]
+    body += [f"<p class='warn'>{html.escape(record.warning)}</p>"] if record.warning else []
+    body += _summary_rows(item, image, table, record, model_name, model_version)
+    body += _viewer(image, cord, table, viewer_path)
+    body += ["<h2>Lesions, head to foot</h2>",
+             _lesion_rows(table) if table.count else "<p>No lesion found.</p>", *_level_rows(table),
+             "<p class='note'>Definitions: docs/lesion-analysis.md of lesionseg.</p>",
+             "<h2>Summary (static, for PDFs and PACS)</h2>",
+             f"<img class='summary' alt='summary' src='data:image/png;base64,{base64.b64encode(png).decode('ascii')}'>"]
+    return atomic_write_text(page, _page(f"lesionseg: {display_name(item)}", body))
 
 
 class ReportWriter:
@@ -129,7 +208,7 @@ class ReportWriter:
         self.model_version = model_version
 
     def names(self, item: InputFile, segments_cord: bool) -> list[tuple[str, str]]:
-        return [(REPORT_SUFFIX, ".html")]
+        return [(REPORT_SUFFIX, ".html"), (REPORT_SUFFIX, ".png")]
 
     def skip_reason(self, item: InputFile, segmentation: Segmentation) -> str:
         return ""
@@ -150,14 +229,15 @@ def report_of(record: InferenceRecord) -> Path | None:
 
 def write_index(records: Sequence[InferenceRecord], out_dir: Path, name: str = "index.html") -> Path:
     """Write ``index.html`` (or ``name``): every input with its status, lesion count and volume, linking to its
-    report."""
+    report; segmented scans first, by lesion load (volume, then count) from the highest."""
+    records = sorted(records, key=lambda r: (r.status == "failed", -r.lesion_volume_mm3, -r.lesions))
     counts = {status: sum(1 for r in records if r.status == status) for status in ("ok", "failed", "skipped")}
     body = [
         "<h1>lesionseg batch</h1>",
-        f"<p>{len(records)} input(s): {counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped; "
-        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC</p>",
-        "<table><tr><th class='l'>input</th><th class='l'>status</th><th>lesions</th><th>volume mm3</th>"
-        "<th>seconds</th><th class='l'>report / reason</th></tr>",
+        (f"<p>{len(records)} input(s): {counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped; "
+        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC</p>"),
+        ("<table><tr><th class='l'>input</th><th class='l'>status</th><th>lesions</th><th>volume mm3</th>"
+        "<th>seconds</th><th class='l'>report / reason</th></tr>"),
     ]
     for record in records:
         report = report_of(record)
@@ -166,7 +246,7 @@ def write_index(records: Sequence[InferenceRecord], out_dir: Path, name: str = "
         else:
             link = html.escape(record.error or record.warning)
         body.append(
-            f"<tr><td class='l'>{html.escape(record.input)}</td><td class='l'>{record.status}</td>"
+            f"<tr><td class='l'>{html.escape(Path(record.input).name)}</td><td class='l'>{record.status}</td>"
             f"<td>{record.lesions}</td><td>{record.lesion_volume_mm3:.1f}</td><td>{record.seconds:.2f}</td>"
             f"<td class='l'>{link}</td></tr>"
         )
