@@ -10,7 +10,7 @@ it when a level map is given. Definitions: ``docs/lesion-analysis.md``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy import ndimage
@@ -19,33 +19,26 @@ from lesionseg.analysis.levels import SliceLevels, level_name, slice_levels
 from lesionseg.analysis.morphometry import Morphometry, measure_lesions
 from lesionseg.transforms.postprocessing import label_components
 
-#: the fields of :class:`~lesionseg.analysis.morphometry.Morphometry` a row carries
-MORPHOMETRY_FIELDS = ("length_si_mm", "width_ap_mm", "width_lr_mm", "max_equivalent_diameter_mm",
-                      "max_axial_damage_ratio", "dorsal_bridge_mm", "ventral_bridge_mm", "position", "side")
-
 
 @dataclass(frozen=True)
-class LesionRow:
-    """One lesion: where it is, the morphometry of :mod:`lesionseg.analysis.morphometry` and its level."""
+class LesionRow(Morphometry):
+    """One lesion: the morphometry of :mod:`lesionseg.analysis.morphometry`, where it is and its level."""
 
     lesion_id: int
-    volume_mm3: float
     centroid_ras_mm: tuple[float, float, float]
     centroid_lps_mm: tuple[float, float, float]
     extent_along_cord_mm: float
-    length_si_mm: float
-    width_ap_mm: float
-    width_lr_mm: float
-    max_equivalent_diameter_mm: float
-    max_axial_damage_ratio: float | None
-    dorsal_bridge_mm: float | None
-    ventral_bridge_mm: float | None
-    position: str
-    side: str
     max_probability: float
     vertebral_level: str
     nearest_disc: str
     distance_to_disc_mm: float | None
+
+
+#: the columns of the lesion table, in order
+ROW_FIELDS = ("lesion_id", "vertebral_level", "volume_mm3", "centroid_ras_mm", "centroid_lps_mm", "extent_along_cord_mm",
+              "length_si_mm", "width_ap_mm", "width_lr_mm", "max_equivalent_diameter_mm", "max_axial_damage_ratio",
+              "dorsal_bridge_mm", "ventral_bridge_mm", "bridge_slice", "position", "side", "nearest_disc",
+              "distance_to_disc_mm", "max_probability")
 
 
 @dataclass(frozen=True)
@@ -228,12 +221,11 @@ def _row(lesion_id: int, measured: Morphometry, centroid: np.ndarray, affine: np
          level: int, disc: tuple[str, float | None], extent: float) -> LesionRow:
     world = _world(centroid[None, :], affine)[0]
     return LesionRow(
+        **asdict(measured),
         lesion_id=int(lesion_id),
-        volume_mm3=measured.volume_mm3,
         centroid_ras_mm=tuple(round(float(v), 2) for v in world),  # type: ignore[arg-type]
         centroid_lps_mm=tuple(round(float(v), 2) for v in world * np.array([-1, -1, 1])),  # type: ignore[arg-type]
         extent_along_cord_mm=extent,
-        **{field: getattr(measured, field) for field in MORPHOMETRY_FIELDS},
         max_probability=round(maximum, 4),
         vertebral_level=level_name(level),
         nearest_disc=disc[0],

@@ -4,11 +4,11 @@ on the input's native grid)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 
 from lesionseg.constants import LESION_LABELED_OUTPUT_SUFFIX as LABELED_SUFFIX
-from lesionseg.inference.lesions import LesionRow, LesionTable
+from lesionseg.inference.lesions import ROW_FIELDS, LesionTable
 from lesionseg.inference.segmenter import Segmentation
 from lesionseg.io.inputs import InputFile, output_path
 from lesionseg.io.nifti import save_mask
@@ -16,7 +16,7 @@ from lesionseg.outputs.base import ScanResult
 from lesionseg.outputs.tables import write_csv, write_json
 
 LESIONS_SUFFIX = "lesions"
-FIELDS = [field.name for field in fields(LesionRow)]
+FIELDS = list(ROW_FIELDS)
 
 
 def table_payload(label: str, table: LesionTable) -> dict:

@@ -81,3 +81,11 @@ def test_rows_run_head_to_foot_with_levels_discs_and_a_labelled_mask() -> None:
     per_level = {row.vertebral_level: (row.lesions, row.volume_mm3) for row in table.per_level}
     assert per_level == {"C7": (1, 8.0), "T1": (1, 12.0), "T2": (0, 8.0), "L1": (1, 27.0)}
     assert table.level_source == "level map"
+
+
+def test_the_csv_columns_are_every_field_of_a_row_once() -> None:
+    from dataclasses import fields
+
+    from lesionseg.inference.lesions import ROW_FIELDS, LesionRow
+
+    assert sorted(ROW_FIELDS) == sorted(field.name for field in fields(LesionRow))
