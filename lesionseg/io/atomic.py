@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from lesionseg.errors import OutputError
+
+#: the writer's process id in a temporary file's name
+_WRITER_PID = re.compile(r"\.(\d+)-[^.]*\.part")
 
 
 def _default_mode() -> int:
@@ -37,7 +41,7 @@ def atomic_path(destination: Path) -> Iterator[Path]:
     try:
         destination.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(
-            prefix=f".{destination.name}.", suffix=f".part{suffix}", dir=destination.parent
+            prefix=f".{destination.name}.{os.getpid()}-", suffix=f".part{suffix}", dir=destination.parent
         )
         os.close(handle)
         os.chmod(temporary, _default_mode())  # outputs readable as any other file the user writes
@@ -66,8 +70,24 @@ def atomic_write_text(destination: Path, text: str) -> Path:
     return atomic_write(destination, lambda path: path.write_text(text, encoding="utf-8"))
 
 
+def _writer_alive(temporary: Path) -> bool:
+    """Whether the process that named ``temporary`` (``.<name>.<pid>-<random>.part...``) still runs (another
+    shard writing into the same folder); False for this process's own leftovers and for names without a pid."""
+    match = _WRITER_PID.search(temporary.name)
+    if match is None or int(match.group(1)) == os.getpid():
+        return False
+    try:
+        os.kill(int(match.group(1)), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
 def remove_stale_temporaries(folder: Path) -> int:
-    """Delete temporary files a killed writer left under ``folder`` (``.<name>.<random>.part<suffix>``).
+    """Delete temporary files a killed writer left under ``folder`` (``.<name>.<pid>-<random>.part<suffix>``);
+    those of a writer that still runs (another shard of the same batch) are left alone.
 
     Returns:
         How many were removed.
@@ -77,7 +97,7 @@ def remove_stale_temporaries(folder: Path) -> int:
         return 0
     removed = 0
     for path in folder.rglob(".*.part*"):
-        if path.is_file():
+        if path.is_file() and not _writer_alive(path):
             with contextlib.suppress(OSError):
                 path.unlink()
                 removed += 1
