@@ -104,8 +104,8 @@ class Segmentation:
         return mask_image(self.cord.mask, self.cord.geometry) if self.cord is not None else None
 
     def lesions(self, *, connectivity: int = 26) -> list[dict]:
-        """One row per lesion (id, volume mm3, centroids in RAS and LPS mm, extent along the cord, maximum
-        probability), as in ``<stem>_lesions.csv``."""
+        """One row per lesion, head to foot, as in ``<stem>_lesions.csv`` (position, morphometry, maximum
+        probability; see ``docs/lesion-analysis.md``)."""
         from lesionseg.inference.lesions import lesion_table
 
         cord = self.cord.mask if self.cord is not None else None

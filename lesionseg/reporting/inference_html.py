@@ -168,7 +168,6 @@ def _level_names(table: LesionTable) -> dict[int, str]:
 def write_image_report(
     item: InputFile,
     image: LoadedImage,
-    lesion: Prediction,
     cord: Prediction | None,
     table: LesionTable,
     record: InferenceRecord,
@@ -214,7 +213,7 @@ class ReportWriter:
         return ""
 
     def write(self, scan: ScanResult, out_dir: Path) -> None:
-        write_image_report(scan.item, scan.image, scan.segmentation.lesion, scan.segmentation.cord, scan.table,
+        write_image_report(scan.item, scan.image, scan.segmentation.cord, scan.table,
                            scan.record, out_dir, model_name=self.model_name, model_version=self.model_version)
 
 

@@ -35,12 +35,12 @@ def _report(phantom_dataset: Path, out: Path) -> tuple[Path, np.ndarray]:
     for z in (zs[len(zs) // 4], zs[3 * len(zs) // 4]):
         x, y = np.argwhere(cord[:, :, z])[len(np.argwhere(cord[:, :, z])) // 2]
         lesion[x - 1:x + 2, y - 1:y + 2, z - 2:z + 3] = cord[x - 1:x + 2, y - 1:y + 2, z - 2:z + 3]
-    predictions = [Prediction(m.astype(np.float32), m, image.affine, image.geometry) for m in (lesion, cord)]
+    cord_prediction = Prediction(cord.astype(np.float32), cord, image.affine, image.geometry)
     table = lesion_table(lesion, image.affine, cord=cord)
     record = InferenceRecord(input=str(path), status="ok", output="", lesions=table.count,
                              lesion_volume_mm3=table.total_volume_mm3, seconds=0.0, error="", warning="a stage warning")
     item = InputFile(path=path, relative_folder=Path("site-a"))
-    page = write_image_report(item, image, predictions[0], predictions[1], table, record, out,
+    page = write_image_report(item, image, cord_prediction, table, record, out,
                               model_name="/private/models/cascade-x", model_version="0")
     return page, table.labels
 
