@@ -75,6 +75,11 @@ AcceptNoOrientationOption = Annotated[
 
 MaxVoxelsOption = Annotated[int, typer.Option(help="Refuse larger images (from their header, before reading).")]
 
+BidsDerivativesOption = Annotated[
+    bool, typer.Option(help="Write OUT as a BIDS derivative dataset (dataset_description.json, BIDS names, JSON "
+                            "sidecars with Sources and the models' SHA-256); inputs need BIDS names.")
+]
+
 ReportOption = Annotated[bool, typer.Option(help="HTML report per image and OUT/index.html.")]
 
 DeviceOption = Annotated[str, typer.Option(help="auto | cpu | cuda.")]
@@ -133,6 +138,7 @@ def infer(
     levels_suffix: LevelsSuffixOption = None,
     accept_no_orientation: AcceptNoOrientationOption = False,
     max_voxels: MaxVoxelsOption = 512 * 512 * 1024,
+    bids_derivatives: BidsDerivativesOption = False,
     report: ReportOption = True,
     device: DeviceOption = "auto",
     engine: EngineOption = "auto",
@@ -160,15 +166,15 @@ def infer(
                                      memory_budget_mb=memory_budget_mb)
         check_infer_options(settings, device=device, series_description=series_description, max_voxels=max_voxels,
                             levels_suffix=levels_suffix)
+        models = _models(model, cascade, fp_model, verify_checksum)
+        name = str(models[0] if models else cascade[1] if cascade else "")
         options = BatchOptions(
             soft=soft, uncertainty=uncertainty, dicom_seg=output_format == "dicom-seg", skip_existing=skip_existing,
             series_uid=series_uid, series_description=series_description, levels_suffix=levels_suffix,
             max_voxels=max_voxels, software_version=__version__, contrast=contrast, shard=_parse_shard(shard),
-            accept_no_orientation=accept_no_orientation)
-        models = _models(model, cascade, fp_model, verify_checksum)
+            accept_no_orientation=accept_no_orientation, bids_derivatives=bids_derivatives, model_name=Path(name).name)
         segmenter = load_segmenter(models or None, cascade=cascade, fp_model=fp_model, device=device, tta=tta,
                                    engine=engine, settings=settings)
-        name = str(models[0] if models else cascade[1] if cascade else "")
         records = run_with_progress(segmenter, inputs, out, options, report_model=name if report else None)
         if any(record.status == "failed" for record in records):
             raise typer.Exit(1)

@@ -47,6 +47,7 @@ from lesionseg.io.run_folder import (
 )
 from lesionseg.io.validate import check_same_grid
 from lesionseg.outputs.base import ScanResult, Writer
+from lesionseg.outputs.bids_derivative import BidsDerivative, BidsSidecarWriter, model_summaries
 from lesionseg.outputs.dicom_seg import DicomSegWriter
 from lesionseg.outputs.lesion_table import LesionTableWriter
 from lesionseg.outputs.masks import CordMaskWriter, LesionMaskWriter, SoftMapWriter, UncertaintyWriter
@@ -84,10 +85,14 @@ class BatchOptions:
     shard: tuple[int, int] | None = None
     #: take images whose header has no orientation (qform and sform codes 0) as RAS, with a warning
     accept_no_orientation: bool = False
+    #: write OUT as a BIDS derivative dataset (:mod:`lesionseg.outputs.bids_derivative`); inputs need BIDS names
+    bids_derivatives: bool = False
+    #: the model's name, for the derivative dataset's description and sidecars
+    model_name: str = ""
 
     @property
     def selection(self) -> InputSelection:
-        return InputSelection(self.series_uid, self.series_description, self.levels_suffix)
+        return InputSelection(self.series_uid, self.series_description, self.levels_suffix, self.bids_derivatives)
 
     def writers(self) -> list[Writer]:
         """The writers these options ask for, the lesion mask and table always."""
@@ -127,11 +132,17 @@ def run_batch(
     options = options or BatchOptions(soft=soft)
     options = replace(options, soft=True) if soft else options
     out_dir = Path(out_dir)
+    derivative = BidsDerivative.for_inputs(inputs, out_dir, software_version=options.software_version,
+                                           model_name=options.model_name) if options.bids_derivatives else None
+    if derivative is not None:
+        writers = [BidsSidecarWriter(derivative, soft=options.soft, models=model_summaries(segmenter.stages)), *writers]
     batch = _Batch(segmenter, out_dir, options, [*options.writers(), *writers])
     with output_lock(out_dir, options.shard):
         check_summary_is_ours(out_dir / shard_file_name(SUMMARY_FILE, options.shard))
         if remove_stale_temporaries(out_dir):
             logger.warning("removed unfinished file(s) left in %s by an interrupted run", out_dir)
+        if derivative is not None:
+            derivative.write_dataset_files()
         records: list[InferenceRecord] = []
 
         def report(record: InferenceRecord) -> None:

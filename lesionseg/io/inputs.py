@@ -5,16 +5,20 @@ The naming rule: a scan's outputs go to ``OUT/<relative folder>/<stem>_<suffix><
 folder mirrors the scan's sub-folder under the input folder given (under that folder's own name when several
 folders are given), and ``<stem>`` is the file name without ``.nii``/``.nii.gz``, or for a DICOM series its
 description plus a hash of its patient, study and series identifiers (:attr:`DicomSeries.name`).
+
+As a BIDS derivative dataset (``bids_derivatives``), every input must have a BIDS file name; its outputs go to
+``OUT/sub-<label>/[ses-<label>/]anat/`` and those that BIDS names are named as :mod:`lesionseg.io.bids` says.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lesionseg.constants import LESION_OUTPUT_SUFFIX, NIFTI_EXTENSIONS, OUTPUT_SUFFIXES
 from lesionseg.errors import InputError
+from lesionseg.io.bids import DERIVATIVE_ENDINGS, BidsName, parse_bids_name
 from lesionseg.io.dicom import DicomSeries, find_series, is_dicom_folder, select_series
 from lesionseg.io.nifti import is_nifti, strip_nifti_extension
 from lesionseg.io.run_folder import file_fingerprint
@@ -30,6 +34,8 @@ class InputFile:
     path: Path
     relative_folder: Path
     series: DicomSeries | None = None
+    #: its BIDS name when the outputs form a BIDS derivative dataset
+    bids: BidsName | None = None
 
     @property
     def stem(self) -> str:
@@ -56,11 +62,14 @@ class InputSelection:
     series_uid: str | None = None
     series_description: str | None = None
     levels_suffix: str | None = None
+    #: outputs as a BIDS derivative dataset: inputs need BIDS names
+    bids_derivatives: bool = False
 
 
 def output_path(out_dir: Path, item: InputFile, suffix: str = LESION_OUTPUT_SUFFIX, extension: str = ".nii.gz") -> Path:
-    """``OUT/<relative folder>/<stem>_<suffix><extension>``."""
-    return out_dir / item.relative_folder / f"{item.stem}_{suffix}{extension}"
+    """``OUT/<relative folder>/<stem>_<suffix><extension>``, or the output's BIDS derivative name."""
+    bids_name = item.bids.derivative(suffix, extension) if item.bids is not None else None
+    return out_dir / item.relative_folder / (bids_name or f"{item.stem}_{suffix}{extension}")
 
 
 def collect_inputs(
@@ -90,7 +99,23 @@ def collect_inputs(
         else:
             cause = "no such file or folder" if not path.exists() else "not a NIfTI file (.nii or .nii.gz) or a DICOM folder"
             failed.append((str(path), f"{path}: {cause}"))
-    return found, failed
+    return _as_derivatives(found, failed) if selection.bids_derivatives else (found, failed)
+
+
+def _as_derivatives(
+    found: list[InputFile], failed: list[tuple[str, str]]
+) -> tuple[list[InputFile], list[tuple[str, str]]]:
+    """The inputs with their BIDS names and folders; those without a BIDS name (DICOM series, other names) fail."""
+    named = []
+    for item in found:
+        bids = parse_bids_name(item.path) if item.series is None else None
+        if bids is None:
+            cause = "a DICOM series" if item.series is not None else "not a BIDS file name (sub-<label>_..._<suffix>)"
+            message = f"{item.label}: {cause}; a BIDS derivative dataset needs BIDS inputs (run without --bids-derivatives)"
+            failed.append((item.label, message))
+        else:
+            named.append(replace(item, relative_folder=bids.folder, bids=bids))
+    return named, failed
 
 
 def _has_other_files(folder: Path) -> bool:
@@ -117,7 +142,7 @@ def _collect_folder(
         for candidate in sorted(folder.iterdir()):
             if not (candidate.is_file() and is_nifti(candidate)) or candidate.name.startswith("."):
                 continue
-            if in_out and strip_nifti_extension(candidate).endswith(OUTPUT_SUFFIXES):
+            if in_out and strip_nifti_extension(candidate).endswith((*OUTPUT_SUFFIXES, *DERIVATIVE_ENDINGS)):
                 continue  # our own outputs, from this or an earlier run
             if selection.levels_suffix and strip_nifti_extension(candidate).endswith(f"_{selection.levels_suffix}"):
                 continue  # a level map, not a scan

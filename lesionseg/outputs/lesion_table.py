@@ -33,6 +33,12 @@ def table_payload(label: str, table: LesionTable) -> dict:
     }
 
 
+def flat_rows(table: LesionTable) -> list[dict]:
+    """The table's rows as flat dictionaries (centroids as "x y z" text), for CSV and TSV files."""
+    return [{**asdict(row), "centroid_ras_mm": " ".join(map(str, row.centroid_ras_mm)),
+             "centroid_lps_mm": " ".join(map(str, row.centroid_lps_mm))} for row in table.lesions]
+
+
 class LesionTableWriter:
     """The lesion table of a scan, as CSV and JSON, and the labelled lesion mask."""
 
@@ -44,9 +50,7 @@ class LesionTableWriter:
 
     def write(self, scan: ScanResult, out_dir: Path) -> None:
         table = scan.table
-        flat = [{**asdict(row), "centroid_ras_mm": " ".join(map(str, row.centroid_ras_mm)),
-                 "centroid_lps_mm": " ".join(map(str, row.centroid_lps_mm))} for row in table.lesions]
-        write_csv(output_path(out_dir, scan.item, LESIONS_SUFFIX, ".csv"), flat, FIELDS)
+        write_csv(output_path(out_dir, scan.item, LESIONS_SUFFIX, ".csv"), flat_rows(table), FIELDS)
         write_json(output_path(out_dir, scan.item, LESIONS_SUFFIX, ".json"), table_payload(scan.item.label, table))
         if table.labels is not None:
             save_mask(table.labels, scan.segmentation.lesion.geometry,

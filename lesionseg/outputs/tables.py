@@ -12,10 +12,12 @@ from typing import Any
 from lesionseg.io.atomic import atomic_write_text
 
 
-def write_csv(path: Path, rows: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> Path:
-    """Write ``rows`` (missing keys empty, extra keys left out) under the header ``fields``, atomically."""
+def write_csv(path: Path, rows: Sequence[Mapping[str, Any]], fields: Sequence[str], *, delimiter: str = ",") -> Path:
+    """Write ``rows`` (missing keys empty, extra keys left out) under the header ``fields``, atomically
+    (``delimiter="\\t"``: a TSV file)."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(fields), extrasaction="ignore", restval="")
+    writer = csv.DictWriter(buffer, fieldnames=list(fields), extrasaction="ignore", restval="", delimiter=delimiter,
+                            lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return atomic_write_text(path, buffer.getvalue())

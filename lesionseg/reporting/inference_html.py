@@ -28,6 +28,7 @@ from lesionseg.inference.lesions import LesionTable
 from lesionseg.inference.predictor import Prediction
 from lesionseg.inference.segmenter import Segmentation
 from lesionseg.io.atomic import atomic_write, atomic_write_text
+from lesionseg.io.bids import source_stem
 from lesionseg.io.inputs import InputFile, output_path
 from lesionseg.io.nifti import LoadedImage
 from lesionseg.outputs.base import ScanResult
@@ -219,11 +220,12 @@ class ReportWriter:
 
 def report_of(record: InferenceRecord) -> Path | None:
     """The report beside a scan's lesion mask (this run's or, for a skipped scan, the earlier run's), if any."""
-    suffix = f"_{LESION_OUTPUT_SUFFIX}.nii.gz"
-    if not record.output.endswith(suffix):
-        return None
-    report = Path(record.output[: -len(suffix)] + f"_{REPORT_SUFFIX}.html")
-    return report if report.is_file() else None
+    suffix, output = f"_{LESION_OUTPUT_SUFFIX}.nii.gz", Path(record.output)
+    stem = record.output[: -len(suffix)] if record.output.endswith(suffix) else None
+    if stem is None and (bids_stem := source_stem(output.name)) is not None:  # a BIDS derivative's lesion mask
+        stem = str(output.with_name(bids_stem))
+    report = Path(f"{stem}_{REPORT_SUFFIX}.html") if stem is not None else None
+    return report if report is not None and report.is_file() else None
 
 
 def write_index(records: Sequence[InferenceRecord], out_dir: Path, name: str = "index.html") -> Path:

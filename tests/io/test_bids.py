@@ -71,3 +71,27 @@ def test_split_keeps_a_training_subject() -> None:
     images = [BidsImage(f"sub-{i}", None, "T2w", Path(f"sub-{i}_T2w.nii.gz"), None, None) for i in range(2)]
     split = split_subjects(images, val_fraction=0.5, test_fraction=0.4, seed=0)
     assert len(split.train) >= 1
+
+
+def test_bids_names_are_taken_apart_and_given_derivative_names() -> None:
+    from lesionseg.io.bids import parse_bids_name, source_stem
+
+    name = parse_bids_name(Path("/data/sub-01/ses-2/anat/sub-01_ses-2_acq-MToff_MTS.nii.gz"))
+    assert name is not None and name.entities == (("sub", "01"), ("ses", "2"), ("acq", "MToff")) and name.suffix == "MTS"
+    assert name.folder == Path("sub-01/ses-2/anat")
+    lesion = name.derivative("lesionseg", ".nii.gz")
+    assert lesion == "sub-01_ses-2_acq-MToff_label-lesion_desc-MTS_mask.nii.gz"
+    assert name.derivative("seg", ".json") == "sub-01_ses-2_acq-MToff_label-SC_desc-MTS_mask.json"
+    assert name.derivative("lesions-labeled", ".tsv") == "sub-01_ses-2_acq-MToff_desc-MTSlesions_dseg.tsv"
+    assert name.derivative("lesions", ".csv") is None  # no BIDS name: keeps its lesionseg name
+    assert source_stem(lesion) == "sub-01_ses-2_acq-MToff_MTS" and source_stem("t2_lesionseg.nii.gz") is None
+    # outside a datatype folder the outputs still go to anat
+    assert parse_bids_name(Path("sub-01_T2w.nii")).folder == Path("sub-01/anat")
+
+
+@pytest.mark.parametrize("file_name", ["t2.nii.gz", "sub-01_T2w_seg-manual.nii.gz", "ses-1_sub-01_T2w.nii.gz",
+                                       "sub-01_acq-a_b_T2w.nii.gz", "sub-0.1_T2w.nii.gz"])
+def test_names_that_are_not_bids_are_refused(file_name: str) -> None:
+    from lesionseg.io.bids import parse_bids_name
+
+    assert parse_bids_name(Path(file_name)) is None
