@@ -19,6 +19,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from lesionseg.constants import CONTRASTS, CORD_SUFFIX, LESION_SUFFIX
 from lesionseg.errors import ConfigError
 
+#: what a model segments: lesions, the spinal cord, or the intervertebral discs (vertebral levels)
+Target = Literal["lesion", "cord", "disc"]
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -43,7 +45,7 @@ class DataConfig(_Section):
 
     root: Path | None = None
     contrasts: list[str] = Field(default_factory=lambda: ["T2w"], min_length=1)
-    target: Literal["lesion", "cord"] = "lesion"
+    target: Target = "lesion"
     lesion_suffix: str = LESION_SUFFIX
     cord_suffix: str = CORD_SUFFIX
     split: SplitConfig = Field(default_factory=SplitConfig)

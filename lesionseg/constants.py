@@ -22,6 +22,8 @@ ANATOMICAL_SUFFIXES: tuple[str, ...] = (
 #: Label suffixes of the spinal-cord community BIDS datasets (derivatives/labels).
 LESION_SUFFIX = "lesion-manual"
 CORD_SUFFIX = "seg-manual"
+#: Intervertebral discs (phantoms: the disc tissue between vertebral bodies), the target of the disc model.
+DISC_SUFFIX = "disc-manual"
 
 #: Output file suffixes written by inference.
 LESION_OUTPUT_SUFFIX = "lesionseg"

@@ -14,12 +14,12 @@ import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
 import torchio as tio
 
+from lesionseg.config import Target
 from lesionseg.data.subjects import label_path, load_subjects
 from lesionseg.errors import InputError
 from lesionseg.io.atomic import atomic_write
@@ -59,12 +59,12 @@ def _from_payload(payload: dict) -> tio.Subject:
 
 def load_prepared_subjects(
     items: Sequence[BidsImage],
-    target: Literal["lesion", "cord"],
+    target: Target,
     prepare: Callable[[tio.Subject], tio.Subject],
     *,
     description: str,
     cache_dir: Path | None,
-    extra_labels: Sequence[Literal["lesion", "cord"]] = (),
+    extra_labels: Sequence[Target] = (),
 ) -> list[tio.Subject]:
     """Load and ``prepare`` every item, through the cache in ``cache_dir`` when it is set.
 

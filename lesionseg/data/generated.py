@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Literal
 
 import numpy as np
 import torch
 import torchio as tio
 
-from lesionseg.config import RandomizeConfig
+from lesionseg.config import RandomizeConfig, Target
 from lesionseg.constants import IMAGE_KEY, LABEL_KEY
 from lesionseg.synth.randomized import random_phantom
 
@@ -24,8 +23,8 @@ def generated_subject(
     config: RandomizeConfig,
     seed: int,
     index: int,
-    target: Literal["lesion", "cord"],
-    extra_labels: Sequence[Literal["lesion", "cord"]] = (),
+    target: Target,
+    extra_labels: Sequence[Target] = (),
 ) -> tio.Subject:
     """Phantom ``index`` of the stream ``seed`` as a subject like :func:`lesionseg.data.subjects.load_subject`'s
     (RAS image, ``label`` for ``target``, extra label maps under their own names; it has no contrast, so the
@@ -39,7 +38,7 @@ def generated_subject(
         max_mimics=config.max_mimics,
         p_whole_fov=config.p_whole_fov,
     )
-    masks = {"lesion": phantom.lesion, "cord": phantom.cord}
+    masks = {"lesion": phantom.lesion, "cord": phantom.cord, "disc": phantom.disc}
     labels = {
         key: tio.LabelMap(tensor=torch.from_numpy(masks[name])[None], affine=phantom.affine)
         for key, name in ((LABEL_KEY, target), *((extra, extra) for extra in extra_labels))
@@ -66,10 +65,10 @@ class GeneratedSubjects(tio.SubjectsDataset):
         *,
         seed: int,
         count: int,
-        target: Literal["lesion", "cord"],
+        target: Target,
         prepare: tio.Transform,
         transform: tio.Transform | None = None,
-        extra_labels: Sequence[Literal["lesion", "cord"]] = (),
+        extra_labels: Sequence[Target] = (),
     ) -> None:
         # no list of subjects to parse: they do not exist until asked for
         self.config = config

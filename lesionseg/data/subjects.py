@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Literal
 
 import torch
 import torchio as tio
 
+from lesionseg.config import Target
 from lesionseg.constants import IMAGE_KEY, LABEL_KEY
 from lesionseg.errors import InputError
 from lesionseg.io.bids import BidsImage
@@ -17,14 +17,14 @@ from lesionseg.io.nifti import load_image, load_label_for
 logger = logging.getLogger(__name__)
 
 
-def label_path(item: BidsImage, target: Literal["lesion", "cord"]) -> str | None:
+def label_path(item: BidsImage, target: Target) -> str | None:
     """The label file of ``item`` for ``target``, or None when it has none."""
-    path = item.lesion if target == "lesion" else item.cord
+    path = {"lesion": item.lesion, "cord": item.cord, "disc": item.disc}[target]
     return str(path) if path is not None else None
 
 
 def load_subject(
-    item: BidsImage, target: Literal["lesion", "cord"], *, extra_labels: Sequence[Literal["lesion", "cord"]] = ()
+    item: BidsImage, target: Target, *, extra_labels: Sequence[Target] = ()
 ) -> tio.Subject:
     """Load one image and its ``target`` label as a :class:`torchio.Subject` in RAS orientation.
 
@@ -55,10 +55,10 @@ def load_subject(
 
 def load_subjects(
     items: Sequence[BidsImage],
-    target: Literal["lesion", "cord"],
+    target: Target,
     transform: tio.Transform | None = None,
     *,
-    extra_labels: Sequence[Literal["lesion", "cord"]] = (),
+    extra_labels: Sequence[Target] = (),
 ) -> list[tio.Subject]:
     """Load (and optionally preprocess) every item; a failing item is logged and skipped.
 

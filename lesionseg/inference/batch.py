@@ -62,6 +62,9 @@ from lesionseg.outputs.summary import (
 
 logger = logging.getLogger(__name__)
 
+#: the lesion table's ``level_source`` for levels counted from the disc model's discs
+AUTOMATIC_LEVELS = "automatic: discs counted from the top one, taken as C2-C3"
+
 
 @dataclass(frozen=True)
 class BatchOptions:
@@ -256,10 +259,14 @@ class _Batch:
         return replace(record, seconds=round(time.perf_counter() - started, 3))
 
     def lesion_table(self, item: InputFile, image: LoadedImage, segmentation: Segmentation) -> LesionTable:
+        """The scan's lesion table, with the vertebral levels of the user's level map, else the automatic ones."""
         lesion, cord = segmentation.lesion, segmentation.cord
+        levels, source = _level_map(item, image, self.options), "level map"
+        if levels is None and segmentation.levels is not None:
+            levels, source = segmentation.levels, AUTOMATIC_LEVELS
         return lesion_table(lesion.mask, image.affine, probabilities=lesion.probabilities,
-                            cord=cord.mask if cord is not None else None, levels=_level_map(item, image, self.options),
-                            connectivity=self.options.lesion_connectivity)
+                            cord=cord.mask if cord is not None else None, levels=levels,
+                            connectivity=self.options.lesion_connectivity, level_source=source)
 
     def record(self, item: InputFile, segmentation: Segmentation, count: int, volume: float, warning: str,
                started: float) -> InferenceRecord:

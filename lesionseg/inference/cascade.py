@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from lesionseg.analysis.discs import find_discs, level_map_from_discs
 from lesionseg.config import CascadeConfig
 from lesionseg.errors import ModelError
 from lesionseg.inference.fp_reduction import FalsePositiveFilter
@@ -57,6 +58,9 @@ class CascadePrediction:
     lesion_contrast: str = ""
     #: the rule that decided which lesions were kept, for summaries and reports
     lesion_rule: str = ""
+    #: the disc model's discs and the vertebral levels counted from them (cord voxels; a cascade with ``discs/``)
+    discs: Prediction | None = None
+    levels: np.ndarray | None = None
 
 
 def body_midline_index(data: np.ndarray) -> float:
@@ -71,6 +75,8 @@ def body_midline_index(data: np.ndarray) -> float:
 MIN_CANDIDATE_SHARE = 0.5
 #: components whose in-plane centroids lie this close (mm) to the chosen one's are pieces of the same tube
 SAME_TUBE_MM = 10.0
+#: the disc model runs in the cord's box grown by this (mm; R, A, S): the discs lie in front of the cord
+DISC_MARGIN_MM = (40.0, 50.0, 10.0)
 
 
 def component_near_midline(
@@ -151,10 +157,13 @@ class CascadePredictor:
         fp_filter: FalsePositiveFilter | None = None,
         lesion_by_contrast: Mapping[str, Predictor] | None = None,
         localizer: Predictor | None = None,
+        discs: Predictor | None = None,
     ) -> None:
         self.cord = cord
         #: Optional stage 0: a coarse cord model that bounds where the cord model runs.
         self.localizer = localizer
+        #: Optional: a disc model, run around the cord; the vertebral levels are counted from its discs.
+        self.discs = discs
         self.lesion = lesion
         self.cascade = cascade or lesion.config.cascade
         self.fp_filter = fp_filter
@@ -175,13 +184,15 @@ class CascadePredictor:
             fp_filter=fp_filter,
             lesion_by_contrast={c: m.with_settings(settings) for c, m in self.lesion_by_contrast.items()},
             localizer=self.localizer.with_settings(speed) if self.localizer is not None else None,
+            discs=self.discs.with_settings(speed) if self.discs is not None else None,
         )
 
     @property
     def stages(self) -> list[Predictor]:
-        """Every network: localiser, cord, lesion models, false-positive filter (those present)."""
+        """Every network: localiser, cord, lesion models, false-positive filter, disc model (those present)."""
         second = self.fp_filter.second if self.fp_filter is not None else None
-        return [stage for stage in (self.localizer, self.cord, *self.lesion_stages, second) if stage is not None]
+        stages = (self.localizer, self.cord, *self.lesion_stages, second, self.discs)
+        return [stage for stage in stages if stage is not None]
 
     def segment(
         self, image: ImageSource, affine: np.ndarray | None = None, *, contrast: str | None = None
@@ -192,7 +203,8 @@ class CascadePredictor:
         result = self.predict_loaded(as_loaded_image(image, affine, contrast=contrast))
         stage = f"{CONTRAST_STAGE_PREFIX}{result.lesion_contrast}" if result.lesion_contrast else "lesion"
         return Segmentation(lesion=result.lesion, cord=result.cord, warning=result.warning, lesion_stage=stage,
-                            lesion_rule=result.lesion_rule, box=result.box, seconds=dict(result.seconds))
+                            lesion_rule=result.lesion_rule, box=result.box, seconds=dict(result.seconds),
+                            levels=result.levels)
 
     @property
     def lesion_stages(self) -> list[Predictor]:
@@ -215,6 +227,7 @@ class CascadePredictor:
         engine: str = "auto",
         lesion_by_contrast: Mapping[str, str | Path] | None = None,
         localizer_model: str | Path | None = None,
+        discs_model: str | Path | None = None,
     ) -> CascadePredictor:
         """Load the models (the optional false-positive-reduction model, contrast-specific lesion models and cord
         localiser too) safely.
@@ -229,8 +242,10 @@ class CascadePredictor:
         paths = dict(lesion_by_contrast or {})
         by_contrast = {c: Predictor.from_model(p, device=device, tta=tta, engine=engine) for c, p in paths.items()}
         localizer = Predictor.from_model(localizer_model, device=device, engine=engine) if localizer_model else None
+        discs = Predictor.from_model(discs_model, device=device, engine=engine) if discs_model else None
         checks = [("cord", cord, cord_model), ("lesion", lesion, first_lesion)]
         checks += [("cord", localizer, localizer_model)] if localizer is not None else []
+        checks += [("disc", discs, discs_model)] if discs is not None else []
         checks += [("lesion", by_contrast[contrast], path) for contrast, path in paths.items()]
         for role, predictor, path in checks:
             target = predictor.config.data.target
@@ -242,7 +257,7 @@ class CascadePredictor:
                 trained_on = "/".join(trained) or "unknown contrasts"
                 raise ModelError(f"{path}: the {contrast} lesion model was trained on {trained_on}")
         fp_filter = FalsePositiveFilter(Predictor.from_model(fp_model, device=device, engine=engine)) if fp_model else None
-        return cls(cord, lesion, fp_filter=fp_filter, lesion_by_contrast=by_contrast, localizer=localizer)
+        return cls(cord, lesion, fp_filter=fp_filter, lesion_by_contrast=by_contrast, localizer=localizer, discs=discs)
 
     def predict_cord(self, image: LoadedImage) -> Prediction:
         """The cord model's prediction, reduced to its largest connected component.
@@ -295,8 +310,24 @@ class CascadePredictor:
             lesion = self.fp_filter(image, lesion, box=box)
             seconds["fp_reduction"] = time.perf_counter() - started
         lesion_contrast = str(image.contrast) if lesion_model is not self.lesion else ""
+        started = time.perf_counter()
+        discs, levels = self.predict_levels(image, cord.mask)
+        seconds["discs"] = time.perf_counter() - started
         return CascadePrediction(cord=cord, lesion=lesion, box=box, warning=warning, seconds=seconds,
-                                 lesion_contrast=lesion_contrast, lesion_rule=self.lesion_rule)
+                                 lesion_contrast=lesion_contrast, lesion_rule=self.lesion_rule, discs=discs,
+                                 levels=levels)
+
+    def predict_levels(self, image: LoadedImage, cord: np.ndarray) -> tuple[Prediction | None, np.ndarray | None]:
+        """The disc model's discs in a box around the cord (:data:`DISC_MARGIN_MM`), and the cord's voxels labelled
+        with the vertebral level counted from them (:mod:`lesionseg.analysis.discs`); (None, None) without a disc
+        model, a cord or a disc."""
+        box = crop_box_around(cord, image.spacing_mm, DISC_MARGIN_MM) if self.discs is not None else None
+        if box is None:
+            return None, None
+        probabilities, _, _ = self.discs.predict_region(image, box)
+        mask = (probabilities >= self.discs.infer.threshold).astype(np.uint8)
+        levels = level_map_from_discs(find_discs(mask, cord, image.spacing_mm), cord)
+        return Prediction(probabilities, mask, image.affine, image.geometry), levels if levels.any() else None
 
     @property
     def lesion_rule(self) -> str:
@@ -339,7 +370,8 @@ def load_pipeline(
     - ``cascade=(cord_model, lesion_model)``: a :class:`CascadePredictor` (extra ``model`` paths join the lesion
       model as an ensemble);
     - ``model`` a cascade bundle (a folder with ``cord/`` and ``lesion/`` model folders, optionally ``fp/``,
-      contrast-specific lesion models ``lesion-<contrast>/`` and a cord localiser ``localizer/``): a
+      contrast-specific lesion models ``lesion-<contrast>/``, a cord localiser ``localizer/`` and a disc model
+      ``discs/`` for the vertebral levels): a
       :class:`CascadePredictor`;
     - otherwise ``model`` is one whole-image model, or several (an ensemble).
 
@@ -361,6 +393,7 @@ def load_pipeline(
             bundle / "cord", bundle / "lesion", device=device, fp_model=fp_model or bundled_fp, tta=tta, engine=engine,
             lesion_by_contrast=contrast_stages(bundle),
             localizer_model=bundle / "localizer" if (bundle / "localizer").is_dir() else None,
+            discs_model=bundle / "discs" if (bundle / "discs").is_dir() else None,
         )
     predictor = Predictor.from_model(models, device=device, tta=tta, engine=engine)
     if fp_model is not None:

@@ -172,6 +172,7 @@ def lesion_table(
     levels: np.ndarray | None = None,
     connectivity: int = 26,
     min_volume_mm3: float = 0.0,
+    level_source: str = "level map",
 ) -> LesionTable:
     """Describe every lesion of a binary mask, head to foot.
 
@@ -185,6 +186,7 @@ def lesion_table(
             most frequent level on it, a lesion the most frequent level of its voxels' slices.
         connectivity: 6, 18 or 26.
         min_volume_mm3: lesions of this volume or less are left out.
+        level_source: where ``levels`` came from, in words (the table's ``level_source``).
     """
     spacing = np.linalg.norm(affine[:3, :3], axis=0)
     labels = _ordered_labels(mask, affine, connectivity, min_volume_mm3)
@@ -205,7 +207,7 @@ def lesion_table(
         for lesion_id in index
     )
     return LesionTable(lesions=rows, connectivity=connectivity, min_volume_mm3=min_volume_mm3, labels=labels,
-                       per_level=per_level, level_source="level map" if slices else "", slice_levels=slices)
+                       per_level=per_level, level_source=level_source if slices else "", slice_levels=slices)
 
 
 def _extent_along(labels: np.ndarray, lesion_id: int, box: tuple[slice, ...], affine: np.ndarray,

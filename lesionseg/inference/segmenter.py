@@ -79,6 +79,8 @@ class Segmentation:
     lesion_rule: str = ""
     box: Box | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    #: vertebral levels counted from the disc model's discs (canonical grid, cord voxels; None without a disc model)
+    levels: np.ndarray | None = None
 
     @property
     def lesion_mask(self) -> np.ndarray:

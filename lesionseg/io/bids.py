@@ -2,7 +2,8 @@
 
 Images: ``ROOT/sub-*/[ses-*/]anat/sub-*[_ses-*][_entity-value...]_<contrast>.nii[.gz]``.
 Labels: ``ROOT/derivatives/labels/sub-*/[ses-*/]anat/<image stem>_<suffix>.nii[.gz]`` with suffix
-``lesion-manual`` (lesions) and ``seg-manual`` (cord) by default, as in the spinal-cord community datasets.
+``lesion-manual`` (lesions) and ``seg-manual`` (cord) by default, as in the spinal-cord community datasets, and
+``disc-manual`` (intervertebral discs; the phantoms have them).
 
 Derivatives (``lesionseg infer --bids-derivatives``): each output that BIDS names keeps the source's entities, adds
 ``label-``/``desc-`` entities and takes a BIDS derivative suffix, with the source's suffix (its contrast) in ``desc``
@@ -22,6 +23,7 @@ import numpy as np
 from lesionseg.constants import (
     CORD_OUTPUT_SUFFIX,
     CORD_SUFFIX,
+    DISC_SUFFIX,
     LESION_LABELED_OUTPUT_SUFFIX,
     LESION_OUTPUT_SUFFIX,
     LESION_SOFT_OUTPUT_SUFFIX,
@@ -42,6 +44,7 @@ class BidsImage:
     image: Path
     lesion: Path | None
     cord: Path | None
+    disc: Path | None = None
 
     @property
     def stem(self) -> str:
@@ -180,6 +183,7 @@ def discover(
                     image=path,
                     lesion=_find_label(labels_dir, stem, lesion_suffix),
                     cord=_find_label(labels_dir, stem, cord_suffix),
+                    disc=_find_label(labels_dir, stem, DISC_SUFFIX),
                 )
             )
     return found

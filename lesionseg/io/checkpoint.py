@@ -188,7 +188,7 @@ def bundle_stages(folder: Path) -> tuple[str, ...]:
     if not stages:
         return ()
     stages += [path.name for path in contrast_stages(folder).values()]
-    return (*stages, *[name for name in ("fp", "localizer") if (folder / name / MODEL_FILE).is_file()])
+    return (*stages, *[name for name in ("fp", "localizer", "discs") if (folder / name / MODEL_FILE).is_file()])
 
 
 def verify_models(paths: list[str | Path]) -> dict[Path, str]:

@@ -37,6 +37,7 @@ class RenderedScan:
         affine: RAS affine (world mm).
         fat_fraction: float32 fraction occupied by fat (whole-field-of-view phantoms; zeros otherwise).
         csf_fraction: float32 fraction occupied by CSF.
+        disc_fraction: float32 fraction occupied by intervertebral disc.
     """
 
     image: np.ndarray
@@ -45,6 +46,7 @@ class RenderedScan:
     affine: np.ndarray
     fat_fraction: np.ndarray
     csf_fraction: np.ndarray
+    disc_fraction: np.ndarray
 
 
 def grid_shape(fov_mm: tuple[float, float, float], spacing_mm: tuple[float, float, float]) -> tuple[int, int, int]:
@@ -80,6 +82,7 @@ def render(
     cord = np.empty(shape, dtype=np.float32)
     fat = np.zeros(shape, dtype=np.float32)
     csf = np.empty(shape, dtype=np.float32)
+    disc = np.empty(shape, dtype=np.float32)
     points_per_x = factors[0] * len(sub_axes[1]) * len(sub_axes[2])
     slab = max(1, POINTS_PER_SLAB // points_per_x)
     y = sub_axes[1][None, :, None]
@@ -95,6 +98,7 @@ def render(
         in_cord = np.isin(tissue, (Tissue.CORD, Tissue.CORD_MIMIC, Tissue.GREY_MATTER)) | is_lesion
         cord[start:stop] = in_cord.reshape(block).mean(axis=(1, 3, 5))
         csf[start:stop] = (tissue == Tissue.CSF).reshape(block).mean(axis=(1, 3, 5))
+        disc[start:stop] = (tissue == Tissue.DISC).reshape(block).mean(axis=(1, 3, 5))
         if anatomy.body is not None:
             fat[start:stop] = (tissue == Tissue.FAT).reshape(block).mean(axis=(1, 3, 5))
 
@@ -102,7 +106,7 @@ def render(
     affine[:3, 3] = [c[0] for c in centres]
     affine[:3, 3] += np.asarray(origin_offset_mm, dtype=float)
     return RenderedScan(image=image, lesion_fraction=lesion, cord_fraction=cord, affine=affine, fat_fraction=fat,
-                        csf_fraction=csf)
+                        csf_fraction=csf, disc_fraction=disc)
 
 
 def csf_contrast_along_canal(

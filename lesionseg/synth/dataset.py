@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from lesionseg.config import AcquisitionConfig, SynthConfig
-from lesionseg.constants import CORD_SUFFIX, LESION_SUFFIX
+from lesionseg.constants import CORD_SUFFIX, DISC_SUFFIX, LESION_SUFFIX
 from lesionseg.errors import OutputError
 from lesionseg.io.atomic import atomic_write_text
 from lesionseg.io.nifti import save_image
@@ -47,6 +47,7 @@ class Phantom:
         cord: uint8 0/1 cord mask (voxels at least half cord, lesions included).
         affine: voxel-to-world affine (mm).
         axcodes: storage orientation, e.g. ``"PSR"``.
+        disc: uint8 0/1 intervertebral discs (voxels at least half disc).
     """
 
     image: np.ndarray
@@ -54,6 +55,8 @@ class Phantom:
     cord: np.ndarray
     affine: np.ndarray
     axcodes: str
+    disc: np.ndarray
+
 
 
 @dataclass(frozen=True)
@@ -98,8 +101,9 @@ def make_phantom(
     lesion = (scan.lesion_fraction >= 0.5).astype(np.uint8)
     cord = ((scan.cord_fraction >= 0.5) | (lesion > 0)).astype(np.uint8)
     axcodes = str(rng.choice(acquisition.ALL_AXCODES)) if random_orientation else "RAS"
-    (stored, lesion, cord), affine = acquisition.reorient([stored, lesion, cord], scan.affine, axcodes)
-    return Phantom(image=stored, lesion=lesion, cord=cord, affine=affine, axcodes=axcodes)
+    disc = (scan.disc_fraction >= 0.5).astype(np.uint8)
+    (stored, lesion, cord, disc), affine = acquisition.reorient([stored, lesion, cord, disc], scan.affine, axcodes)
+    return Phantom(image=stored, lesion=lesion, cord=cord, affine=affine, axcodes=axcodes, disc=disc)
 
 
 def _write_json(path: Path, payload: dict) -> None:
@@ -130,6 +134,7 @@ def make_subject(out: Path, index: int, config: SynthConfig) -> SubjectSummary:
         save_image(phantom.image, phantom.affine, image_path, dtype=phantom.image.dtype.type)
         save_image(phantom.lesion, phantom.affine, labels / f"{stem}_{LESION_SUFFIX}.nii.gz", dtype=np.uint8)
         save_image(phantom.cord, phantom.affine, labels / f"{stem}_{CORD_SUFFIX}.nii.gz", dtype=np.uint8)
+        save_image(phantom.disc, phantom.affine, labels / f"{stem}_{DISC_SUFFIX}.nii.gz", dtype=np.uint8)
         _write_json(image_path.with_name(f"{stem}.json"), {"Synthetic": True, "StorageAxcodes": phantom.axcodes})
         files.append(str(image_path.relative_to(out)))
         lesion_voxels[contrast] = int(phantom.lesion.sum())

@@ -46,7 +46,7 @@ class RandomizedPhantom:
 
     Attributes:
         image: float32 intensities.
-        lesion: uint8 lesion mask; cord: uint8 cord mask (lesions included).
+        lesion: uint8 lesion mask; cord: uint8 cord mask (lesions included); disc: uint8 intervertebral discs.
         affine: RAS affine (mm).
         description: what was drawn (contrast, spacing, artefacts), for logs and tests.
     """
@@ -56,6 +56,7 @@ class RandomizedPhantom:
     cord: np.ndarray
     affine: np.ndarray
     description: dict
+    disc: np.ndarray | None = None
 
 
 def vary_anatomy(rng: np.random.Generator, anatomy: Anatomy) -> Anatomy:
@@ -247,8 +248,9 @@ def _whole_fov_effects(
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, list[np.ndarray], np.ndarray, list[str]]:
     """Coil shading, fat-suppression failure and wrap-around on a whole-field-of-view scan: the image, the
-    lesion and cord fractions (cropped alike) and the affine."""
-    image, fractions, affine, effects = scan.image, [scan.lesion_fraction, scan.cord_fraction], scan.affine, []
+    lesion, cord and disc fractions (cropped alike) and the affine."""
+    image, affine, effects = scan.image, scan.affine, []
+    fractions = [scan.lesion_fraction, scan.cord_fraction, scan.disc_fraction]
     if rng.random() < 0.4:
         image = acquisition.coil_shading(image, spacing, float(rng.uniform(60.0, 200.0)))
         effects.append("coil shading")
@@ -306,11 +308,12 @@ def random_phantom(
         scan = dataclasses.replace(scan, image=faded)
         effects.append("CSF contrast along the canal")
     if whole:
-        image, (lesion_fraction, cord_fraction), affine, more = _whole_fov_effects(scan, table, spacing, kind, rng)
+        image, (lesion_fraction, cord_fraction, disc_fraction), affine, more = _whole_fov_effects(
+            scan, table, spacing, kind, rng)
         effects += more
     else:
         image, affine = scan.image, scan.affine
-        lesion_fraction, cord_fraction = scan.lesion_fraction, scan.cord_fraction
+        lesion_fraction, cord_fraction, disc_fraction = scan.lesion_fraction, scan.cord_fraction, scan.disc_fraction
     seed = int(rng.integers(2**31 - 1))
     image = acquisition.add_bias_field(image, float(rng.uniform(0.0, 0.6)), seed)
     noise = float(rng.uniform(0.005, 0.08))
@@ -319,8 +322,9 @@ def random_phantom(
     image, artefacts = _artefacts(image, rng, signed)
     lesion = (lesion_fraction >= 0.5).astype(np.uint8)
     cord = ((cord_fraction >= 0.5) | (lesion > 0)).astype(np.uint8)
+    disc = (disc_fraction >= 0.5).astype(np.uint8)
     if not whole and rng.random() < 0.25:  # a small field of view around the cord, as on many axial acquisitions
-        (image, lesion, cord), affine = _crop_around_cord([image, lesion, cord], affine, spacing, rng)
+        (image, lesion, cord, disc), affine = _crop_around_cord([image, lesion, cord, disc], affine, spacing, rng)
         artefacts.append("small field of view")
     description = {"contrast": contrast, "signed": signed, "spacing_mm": [round(s, 2) for s in spacing],
                    "resolution": kind, "noise": round(noise, 3), "artefacts": effects + artefacts,
@@ -328,4 +332,4 @@ def random_phantom(
                    "conus": bool(np.isfinite(anatomy.cord_start_mm)), "nerve_roots": len(anatomy.nerve_roots),
                    "body": anatomy.body.region if anatomy.body is not None else None,
                    "field_of_view_mm": [round(float(f), 1) for f in fov]}
-    return RandomizedPhantom(image=image, lesion=lesion, cord=cord, affine=affine, description=description)
+    return RandomizedPhantom(image=image, lesion=lesion, cord=cord, affine=affine, description=description, disc=disc)

@@ -284,3 +284,21 @@ def test_cascade_bundle_folder_and_cli(trained_tiny_cord_model: Path, trained_ti
     shutil.copytree(trained_tiny_model, bundle / "localizer")  # a lesion model as the localiser: refused
     with pytest.raises(ModelError, match="a lesion model given as the cascade's cord model"):
         load_pipeline(bundle, device="cpu")
+
+
+def test_a_disc_model_gives_the_cord_its_vertebral_levels(phantom_dataset: Path) -> None:
+    from lesionseg.analysis.discs import find_discs
+
+    image, cord = _phantom(phantom_dataset)
+    discs = load_label_for(image, phantom_dataset / "derivatives/labels/sub-002/anat/sub-002_T2w_disc-manual.nii.gz").data
+    disc_model = _constant_predictor(-10.0)
+    disc_model.predict_region = lambda image, box: (discs.astype(np.float32), None, {})  # the phantom's own discs
+    cascade = CascadePredictor(None, _constant_predictor(-10.0), discs=disc_model)
+    result = cascade.predict_loaded(image, cord_mask=cord)
+    heights = find_discs(discs, cord, image.spacing_mm)
+    assert len(heights) >= 2 and result.levels is not None
+    per_slice = {int(v) for v in np.unique(result.levels[result.levels > 0])}
+    assert per_slice == set(range(2, 2 + len(heights) + 1)) or per_slice == set(range(2, 2 + len(heights)))
+    top = result.levels[:, :, int(np.ceil(heights[0])):]
+    assert set(np.unique(top[top > 0])) <= {2}  # above the top disc: C2
+    assert disc_model in cascade.stages

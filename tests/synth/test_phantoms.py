@@ -174,3 +174,17 @@ def test_mimics_change_the_image_but_never_the_masks() -> None:
     assert outside.any()
     lesion_mean = after.image[after.lesion > 0].mean()
     assert after.image[outside].max() > 0.8 * lesion_mean
+
+
+def test_disc_labels_are_the_phantoms_discs_one_vertebra_apart(phantom_dataset: Path) -> None:
+    from lesionseg.analysis.discs import find_discs
+    from lesionseg.io.nifti import load_image, load_label_for
+
+    labels = phantom_dataset / "derivatives/labels/sub-001/anat"
+    image = load_image(phantom_dataset / "sub-001/anat/sub-001_T1w.nii.gz")  # 1 mm isotropic
+    discs = load_label_for(image, labels / "sub-001_T1w_disc-manual.nii.gz").data
+    cord = load_label_for(image, labels / "sub-001_T1w_seg-manual.nii.gz").data
+    assert not (discs & cord).any()
+    gaps = -np.diff(find_discs(discs, cord, image.spacing_mm)) * image.spacing_mm[2]
+    assert len(gaps) >= 2 and np.all((gaps > 16.0) & (gaps < 22.0))  # the vertebra period is drawn in 17-21 mm
+    assert np.ptp(gaps) <= 2.0

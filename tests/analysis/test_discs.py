@@ -1,0 +1,49 @@
+"""Vertebral levels counted from discs: disc heights, far and small candidates dropped, split discs merged, a
+missed disc restored, levels named from the top disc (C2-C3)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lesionseg.analysis.discs import find_discs, level_map_from_discs
+
+SPACING = (1.0, 1.0, 1.0)
+
+
+def _spine(disc_centres: list[int], shape: tuple[int, int, int] = (60, 60, 120)) -> tuple[np.ndarray, np.ndarray]:
+    """A straight cord along axis 2 at (30, 30) and 4-slice discs 10 mm in front of it, centred on
+    ``disc_centres``."""
+    cord = np.zeros(shape, np.uint8)
+    cord[27:34, 27:33, :] = 1
+    discs = np.zeros(shape, np.uint8)
+    for z in disc_centres:
+        discs[22:39, 38:50, z - 2 : z + 2] = 1  # 17 x 12 x 4 voxels, centre z - 0.5
+    return discs, cord
+
+
+def test_discs_are_found_top_first_at_their_centres() -> None:
+    discs, cord = _spine([100, 82, 64, 46])
+    np.testing.assert_allclose(find_discs(discs, cord, SPACING), [99.5, 81.5, 63.5, 45.5])
+
+
+def test_small_and_far_candidates_are_not_discs_and_a_split_disc_is_one() -> None:
+    discs, cord = _spine([100, 82, 64, 46], shape=(160, 60, 120))
+    discs[0:3, 0:3, 20:23] = 1  # 27 mm3: too small
+    discs[140:157, 38:50, 8:12] = 1  # a disc-sized blob 110 mm beside the cord
+    assert len(find_discs(discs, cord, SPACING)) == 4
+    discs[30, :, :] = 0  # every disc cut in two halves, left and right: still one disc per level
+    assert len(find_discs(discs, cord, SPACING)) == 4
+
+
+def test_a_missed_disc_is_restored_in_its_gap() -> None:
+    discs, cord = _spine([110, 92, 74, 38, 20])  # the disc at 56 is missing
+    heights = find_discs(discs, cord, SPACING)
+    assert len(heights) == 6 and abs(heights[3] - 55.5) < 0.01
+
+
+def test_levels_count_from_the_top_disc_as_c2_c3() -> None:
+    discs, cord = _spine([100, 82, 64])
+    levels = level_map_from_discs(find_discs(discs, cord, SPACING), cord)
+    assert levels[30, 30, 110] == 2 and levels[30, 30, 90] == 3 and levels[30, 30, 70] == 4 and levels[30, 30, 10] == 5
+    assert levels[0, 0, 110] == 0  # outside the cord
+    assert not level_map_from_discs([], cord).any()  # no disc: no level
