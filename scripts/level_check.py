@@ -26,7 +26,7 @@ from lesionseg.analysis.discs import find_discs, level_map_from_discs
 from lesionseg.analysis.levels import level_name, slice_levels
 from lesionseg.inference.cascade import load_pipeline
 from lesionseg.inference.predictor import Predictor
-from lesionseg.io.nifti import load_image, load_label_for
+from lesionseg.io.nifti import load_image
 from lesionseg.io.registry import default_model
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
@@ -40,7 +40,8 @@ SCANS = {
 def check(name: str, image_path: Path, reference_path: Path, cascade, discs: Predictor, out: Path) -> dict:
     """Levels of one scan against its reference; writes its PNG."""
     image = load_image(image_path)
-    reference = np.rint(load_label_for(image, reference_path).data).astype(np.int32)
+    reference = np.rint(load_image(reference_path).data).astype(np.int32)  # same grid as the scan (checked)
+    assert reference.shape == image.data.shape, reference_path
     cord = cascade.predict_cord(image).mask
     disc_mask = discs.predict_loaded(image).mask
     heights = find_discs(disc_mask, cord, image.spacing_mm)

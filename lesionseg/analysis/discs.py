@@ -1,12 +1,14 @@
 """Vertebral levels counted from a disc segmentation (the disc model's output) along the cord.
 
-Each connected component of the disc mask near the cord is a disc candidate; candidates closer than
-:data:`MERGE_MM` along the superior axis are one disc; a gap much longer than the others (a disc the model missed)
-gets the missing discs back, evenly spaced. The discs are then named by counting from the top one, which is taken
-as C2-C3: the first disc below the skull (there is no disc between the skull, C1 and C2), as Spinal Cord
-Toolbox's ``sct_label_vertebrae`` also anchors on the C2-C3 disc. So the names are right only for scans that reach
-C2 (cervical scans); ``top_level`` names another anchor. Every axial slice takes the level of the vertebra it
-lies in: C2 above the C2-C3 disc, C3 between the C2-C3 and C3-C4 discs, and so on.
+On every axial slice with cord, the disc probability is averaged over a box in front of the cord (near the
+midline, :data:`DISC_BOX_MM`): along the cord this profile peaks at each disc, even where the model's discs and
+vertebral bodies run together into one blob. Peaks closer than :data:`MIN_GAP_MM` are one disc; a gap much longer
+than the others (a disc the model missed) gets the missing discs back, evenly spaced. The discs are then named by
+counting from the top one, which is taken as C2-C3: the first disc below the skull (there is no disc between the
+skull, C1 and C2), as Spinal Cord Toolbox's ``sct_label_vertebrae`` also anchors on the C2-C3 disc. So the names
+are right only for scans that reach C2 (cervical scans); ``top_level`` names another anchor. Every axial slice
+takes the level of the vertebra it lies in: C2 above the C2-C3 disc, C3 between the C2-C3 and C3-C4 discs, and so
+on.
 
 Arrays are on the canonical (RAS) grid: axis 2 points superior.
 """
@@ -14,35 +16,41 @@ Arrays are on the canonical (RAS) grid: axis 2 points superior.
 from __future__ import annotations
 
 import numpy as np
-from skimage.measure import label, regionprops
+from scipy.ndimage import gaussian_filter1d
+from scipy.signal import find_peaks
 
-#: disc candidates smaller than this are noise (a cervical disc is about 15 x 15 x 4 mm)
-MIN_DISC_MM3 = 30.0
-#: a candidate farther than this from the cord centre (in the axial plane) is not a disc of this spine
-MAX_DISTANCE_TO_CORD_MM = 45.0
-#: candidates closer than this along the superior axis are one disc
-MERGE_MM = 6.0
+#: the box in front of the cord whose mean disc probability makes the profile: (left-right half width, from, to
+#: in front of the cord centre), mm
+DISC_BOX_MM = (10.0, 4.0, 45.0)
+#: discs closer than this along the cord are one (the shortest vertebra, with its disc, is about 14 mm)
+MIN_GAP_MM = 9.0
+#: a peak must stand this far above its surroundings (mean probability) to be a disc
+MIN_PROMINENCE = 0.05
 #: a gap longer than this many times the median gap between discs holds discs the model missed
 GAP_FACTOR = 1.6
 #: the level above the top disc: 2 = C2 (the top disc is C2-C3)
 TOP_LEVEL = 2
 
 
-def find_discs(discs: np.ndarray, cord: np.ndarray, spacing_mm: tuple[float, float, float]) -> list[float]:
+def disc_profile(probabilities: np.ndarray, cord: np.ndarray, spacing_mm: tuple[float, float, float]) -> np.ndarray:
+    """Mean disc probability in front of the cord on each axial slice (0 on slices without cord)."""
+    half_width, start, stop = DISC_BOX_MM
+    profile = np.zeros(cord.shape[2])
+    for z in np.flatnonzero(cord.any(axis=(0, 1))):
+        x, y = np.nonzero(cord[:, :, z])
+        cx, cy = x.mean(), y.mean()
+        xs = slice(max(0, round(cx - half_width / spacing_mm[0])), round(cx + half_width / spacing_mm[0]) + 1)
+        ys = slice(max(0, round(cy + start / spacing_mm[1])), round(cy + stop / spacing_mm[1]) + 1)
+        region = probabilities[xs, ys, z]
+        profile[z] = float(region.mean()) if region.size else 0.0
+    return profile
+
+
+def find_discs(probabilities: np.ndarray, cord: np.ndarray, spacing_mm: tuple[float, float, float]) -> list[float]:
     """Heights (axis-2 voxel index, fractional) of the discs along the cord, top first."""
-    centres = _cord_centres(cord)
-    if not centres:
-        return []
-    candidates = []  # (height, volume)
-    for region in regionprops(label(discs > 0, connectivity=3), spacing=spacing_mm):
-        if region.area < MIN_DISC_MM3:
-            continue
-        x, y, z = (c / s for c, s in zip(region.centroid, spacing_mm, strict=True))
-        nearest = min(centres, key=lambda slice_index: abs(slice_index - z))
-        cx, cy = centres[nearest]
-        if np.hypot((x - cx) * spacing_mm[0], (y - cy) * spacing_mm[1]) <= MAX_DISTANCE_TO_CORD_MM:
-            candidates.append((z, region.area))
-    heights = _merge(sorted(candidates, reverse=True), MERGE_MM / spacing_mm[2])
+    profile = gaussian_filter1d(disc_profile(probabilities, cord, spacing_mm), sigma=1.0 / spacing_mm[2])
+    peaks, _ = find_peaks(profile, distance=max(1.0, MIN_GAP_MM / spacing_mm[2]), prominence=MIN_PROMINENCE)
+    heights = [_refined(profile, int(peak)) for peak in peaks[::-1]]
     return _fill_gaps(heights)
 
 
@@ -59,24 +67,13 @@ def level_map_from_discs(heights: list[float], cord: np.ndarray, top_level: int 
     return levels
 
 
-def _cord_centres(cord: np.ndarray) -> dict[int, tuple[float, float]]:
-    """The cord's centre (x, y voxel indices) on each axial slice that has cord."""
-    centres = {}
-    for z in np.flatnonzero(cord.any(axis=(0, 1))):
-        x, y = np.nonzero(cord[:, :, z])
-        centres[int(z)] = (float(x.mean()), float(y.mean()))
-    return centres
-
-
-def _merge(candidates: list[tuple[float, float]], distance: float) -> list[float]:
-    """Volume-weighted heights of groups of candidates (sorted top first) closer than ``distance``."""
-    groups: list[list[tuple[float, float]]] = []
-    for height, volume in candidates:
-        if groups and groups[-1][-1][0] - height < distance:
-            groups[-1].append((height, volume))
-        else:
-            groups.append([(height, volume)])
-    return [sum(h * v for h, v in group) / sum(v for _, v in group) for group in groups]
+def _refined(profile: np.ndarray, peak: int) -> float:
+    """A peak's height to a fraction of a slice: the vertex of the parabola through it and its neighbours."""
+    if not 0 < peak < len(profile) - 1:
+        return float(peak)
+    below, at, above = profile[peak - 1 : peak + 2]
+    curvature = below - 2 * at + above
+    return float(peak + (0.5 * (below - above) / curvature if curvature < 0 else 0.0))
 
 
 def _fill_gaps(heights: list[float]) -> list[float]:

@@ -1,5 +1,5 @@
-"""Vertebral levels counted from discs: disc heights, far and small candidates dropped, split discs merged, a
-missed disc restored, levels named from the top disc (C2-C3)."""
+"""Vertebral levels counted from discs: disc heights along the cord, only what lies in front of the cord, split
+discs as one, a missed disc restored, levels named from the top disc (C2-C3)."""
 
 from __future__ import annotations
 
@@ -26,12 +26,14 @@ def test_discs_are_found_top_first_at_their_centres() -> None:
     np.testing.assert_allclose(find_discs(discs, cord, SPACING), [99.5, 81.5, 63.5, 45.5])
 
 
-def test_small_and_far_candidates_are_not_discs_and_a_split_disc_is_one() -> None:
+def test_only_what_lies_in_front_of_the_cord_counts_and_a_split_disc_is_one() -> None:
     discs, cord = _spine([100, 82, 64, 46], shape=(160, 60, 120))
-    discs[0:3, 0:3, 20:23] = 1  # 27 mm3: too small
-    discs[140:157, 38:50, 8:12] = 1  # a disc-sized blob 110 mm beside the cord
+    discs[22:39, 5:20, 25:29] = 1  # behind the cord (a spinous process)
+    discs[100:117, 38:50, 25:29] = 1  # 70 mm beside the cord
     assert len(find_discs(discs, cord, SPACING)) == 4
     discs[30, :, :] = 0  # every disc cut in two halves, left and right: still one disc per level
+    assert len(find_discs(discs, cord, SPACING)) == 4
+    discs[:, :, 81:83] = 0  # a disc cut in two halves, top and bottom (1 mm apart): one disc
     assert len(find_discs(discs, cord, SPACING)) == 4
 
 
