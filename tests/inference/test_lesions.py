@@ -89,3 +89,33 @@ def test_the_csv_columns_are_every_field_of_a_row_once() -> None:
     from lesionseg.inference.lesions import ROW_FIELDS, LesionRow
 
     assert sorted(ROW_FIELDS) == sorted(field.name for field in fields(LesionRow))
+
+
+def test_automatic_levels_name_the_lesions_and_a_users_level_map_wins(tmp_path) -> None:  # noqa: ANN001
+    from dataclasses import replace
+
+    import nibabel as nib
+
+    from lesionseg.inference.batch import AUTOMATIC_LEVELS, BatchOptions, _Batch
+    from lesionseg.inference.predictor import Prediction
+    from lesionseg.inference.segmenter import Segmentation
+    from lesionseg.io.inputs import InputFile
+
+    shape = (20, 20, 40)
+    nib.save(nib.Nifti1Image(np.random.default_rng(0).random(shape, np.float32), np.eye(4)), tmp_path / "scan.nii.gz")
+    image = load_image(tmp_path / "scan.nii.gz")
+    cord, lesion = np.zeros(shape, np.uint8), np.zeros(shape, np.uint8)
+    cord[8:12, 8:12, :] = 1
+    lesion[9:11, 9:11, 30:33] = 1
+    automatic = np.where(cord > 0, np.where(np.arange(40) >= 20, 2, 3)[None, None, :], 0)  # C2 above slice 20
+    segmentation = Segmentation(lesion=Prediction(lesion.astype(np.float32), lesion, image.affine, image.geometry),
+                                cord=Prediction(cord.astype(np.float32), cord, image.affine, image.geometry),
+                                levels=automatic)
+    batch = _Batch(None, tmp_path / "out", BatchOptions(levels_suffix="levels"), [])  # type: ignore[arg-type]
+    item = InputFile(tmp_path / "scan.nii.gz", tmp_path)
+    table = batch.lesion_table(item, image, segmentation)
+    assert table.level_source == AUTOMATIC_LEVELS and table.lesions[0].vertebral_level == "C2"
+    nib.save(nib.Nifti1Image(np.where(cord > 0, 5, 0).astype(np.int16), np.eye(4)), tmp_path / "scan_levels.nii.gz")
+    table = batch.lesion_table(item, image, segmentation)
+    assert table.level_source == "level map" and table.lesions[0].vertebral_level == "C5"
+    assert batch.lesion_table(item, image, replace(segmentation, levels=None)).level_source == "level map"
