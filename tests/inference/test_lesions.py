@@ -91,7 +91,7 @@ def test_the_csv_columns_are_every_field_of_a_row_once() -> None:
     assert sorted(ROW_FIELDS) == sorted(field.name for field in fields(LesionRow))
 
 
-def test_automatic_levels_name_the_lesions_and_a_users_level_map_wins(tmp_path) -> None:  # noqa: ANN001
+def test_automatic_levels_name_the_lesions_and_a_users_level_map_wins(tmp_path) -> None:
     from dataclasses import replace
 
     import nibabel as nib
