@@ -27,6 +27,9 @@ import numpy as np
 from lesionseg.synth.body import Body, paint_body, paint_vertebra_sides
 from lesionseg.synth.tissues import Tissue
 
+#: Height (mm) of C2 above the C2-C3 disc: its body and the dens, up to the tip of the dens.
+C2_HEIGHT_MM = 36.0
+
 
 @dataclass(frozen=True)
 class Lesion:
@@ -91,6 +94,10 @@ class Anatomy:
     nerve_roots: tuple[NerveRoot, ...] = ()
     #: The anatomy of a whole field of view around the canal (None: the small phantoms' neck ellipse).
     body: Body | None = None
+    #: Height (mm) of the upper face of the C2-C3 disc, the top disc of the spine: above it the tall C2 (body and
+    #: dens, :data:`C2_HEIGHT_MM`), no vertebral body above C2 (C1 has none) and the skull base (inf: none in the
+    #: field of view, the vertebrae repeat to its top).
+    top_disc_mm: float = np.inf
 
     def centerline(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Centerline ``(xc, yc)`` in mm at heights ``z`` (mm)."""
@@ -106,6 +113,17 @@ class Anatomy:
         """The canal's nominal semi-axes (mm): the cord's plus the CSF margin (before swelling), which the body
         around it is built on."""
         return (self.cord_semi_axes_mm[0] + self.csf_margin_mm[0], self.cord_semi_axes_mm[1] + self.csf_margin_mm[1])
+
+    def column(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Where, at heights ``z``, the vertebral column is bone (vertebrae) and where disc: they alternate with
+        one period, up to the top disc when there is one (C2 above it, then no vertebral body)."""
+        level = np.mod(z - self.vertebra_phase_mm, self.vertebra_period_mm)
+        bone, disc = level >= self.disc_height_mm, level < self.disc_height_mm
+        if np.isfinite(self.top_disc_mm):
+            above = z >= self.top_disc_mm
+            bone = np.where(above, z < self.top_disc_mm + C2_HEIGHT_MM, bone)
+            disc = disc & ~above
+        return bone, disc
 
     def cord_semi_axes(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Cord semi-axes (left-right, antero-posterior) in mm at heights ``z``; a mild swelling."""
@@ -128,8 +146,7 @@ class Anatomy:
             tissue[np.broadcast_to(where, shape)] = value
 
         csf_a, csf_b = a + self.csf_margin_mm[0], b + self.csf_margin_mm[1]
-        level = np.mod(z - self.vertebra_phase_mm, self.vertebra_period_mm)
-        in_vertebra = level >= self.disc_height_mm
+        in_vertebra, in_disc = self.column(z)
         if self.body is None:
             neck_a, neck_b = self.neck_semi_axes_mm
             paint((x / neck_a) ** 2 + ((y - 0.35 * neck_b) / neck_b) ** 2 <= 1.0, Tissue.SOFT)
@@ -142,7 +159,9 @@ class Anatomy:
         body_center = csf_b + 1.5 + body_depth
         body = (u / body_width) ** 2 + ((v - body_center) / body_depth) ** 2 <= 1.0
         paint(body & in_vertebra, Tissue.BONE)
-        paint(body & ~in_vertebra, Tissue.DISC)
+        paint(body & in_disc, Tissue.DISC)
+        if np.isfinite(self.top_disc_mm):
+            paint(_skull_base(u, v, z - self.top_disc_mm - C2_HEIGHT_MM, csf_b), Tissue.BONE)
         arch_center = -(csf_b + 1.5 + 3.0)
         arch = ((u / (csf_a + 4.0)) ** 2 + ((v - arch_center) / 3.0) ** 2 <= 1.0) & (v < -csf_b)
         spinous = (np.abs(u) <= 2.0) & (v < arch_center) & (v > arch_center - 14.0)
@@ -172,6 +191,14 @@ class Anatomy:
         for lesion in self.lesions:
             paint(_ellipsoid(u, v, z, lesion.center_mm, lesion.semi_axes_mm) & cord, Tissue.LESION)
         return tissue
+
+
+def _skull_base(u: np.ndarray, v: np.ndarray, above_c2: np.ndarray, csf_b: np.ndarray) -> np.ndarray:
+    """The skull base around the foramen magnum, from 8 mm above C2: the clivus in front of the canal (rising
+    forwards) and the occipital bone behind it."""
+    clivus = (above_c2 > 8.0) & (v > csf_b + 2.0) & (v < csf_b + 14.0 + 0.5 * above_c2) & (np.abs(u) < 14.0)
+    occipital = (above_c2 > 14.0) & (v < -csf_b - 3.0) & (v > -csf_b - 12.0) & (np.abs(u) < 35.0)
+    return clivus | occipital
 
 
 def _butterfly(p: np.ndarray, q: np.ndarray) -> np.ndarray:

@@ -38,6 +38,8 @@ from lesionseg.transforms.cropping import bounding_box, box_slices, crop_affine,
 #: Probability that the CSF's contrast with the cord fades along the canal
 #: (:func:`~lesionseg.synth.acquisition.csf_contrast_along_canal`).
 P_CSF_FADE = 0.4
+#: Share of whole-field-of-view neck phantoms that reach the top of the spine (C2, the skull base).
+P_TOP_OF_SPINE = 0.6
 
 
 @dataclass(frozen=True, eq=False)
@@ -240,7 +242,17 @@ def whole_fov_anatomy(rng: np.random.Generator, anatomy: Anatomy, region: Region
     if region == "lumbar":
         varied = dataclasses.replace(varied, nerve_roots=_sample_nerve_roots(rng, varied))
     body = sample_body(rng, region, varied.canal_semi_axes_mm, height)  # type: ignore[arg-type]
-    return dataclasses.replace(varied, body=body)
+    return dataclasses.replace(varied, body=body, top_disc_mm=_top_disc(rng.spawn(1)[0], varied, region))
+
+
+def _top_disc(rng: np.random.Generator, anatomy: Anatomy, region: Region) -> float:
+    """Where the C2-C3 disc's upper face lies (:attr:`Anatomy.top_disc_mm`): on 60% of the neck scans, one of the
+    phantom's discs 20 to 70 mm below the top of the field of view (C2 and the skull base above it); else none."""
+    if region != "neck" or rng.random() >= P_TOP_OF_SPINE:
+        return float("inf")
+    target = anatomy.fov_mm[2] / 2 - rng.uniform(20.0, 70.0)
+    k = np.floor((target - anatomy.vertebra_phase_mm - anatomy.disc_height_mm) / anatomy.vertebra_period_mm)
+    return float(anatomy.vertebra_phase_mm + k * anatomy.vertebra_period_mm + anatomy.disc_height_mm)
 
 
 def _whole_fov_effects(
@@ -331,5 +343,6 @@ def random_phantom(
                    "lesions": len(anatomy.lesions), "mimics": len(anatomy.mimics),
                    "conus": bool(np.isfinite(anatomy.cord_start_mm)), "nerve_roots": len(anatomy.nerve_roots),
                    "body": anatomy.body.region if anatomy.body is not None else None,
+                   "top_of_spine": bool(np.isfinite(anatomy.top_disc_mm)),
                    "field_of_view_mm": [round(float(f), 1) for f in fov]}
     return RandomizedPhantom(image=image, lesion=lesion, cord=cord, affine=affine, description=description, disc=disc)
