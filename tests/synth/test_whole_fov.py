@@ -146,3 +146,18 @@ def test_csf_contrast_fades_along_the_canal_and_nothing_else_changes() -> None:
     np.testing.assert_allclose(faded[2, 0], (profile + cord) / 2, atol=1e-6)  # partial volume follows
     reversed_ = acquisition.csf_contrast_along_canal(image, csf_fraction, cord, csf, -0.2, np.random.default_rng(3))
     assert reversed_[0, 0].min() < cord  # below 0: the CSF darker than the cord on some slices
+
+
+def test_the_top_of_the_spine_has_c2_above_its_top_disc_and_the_skull_base() -> None:
+    from lesionseg.synth.anatomy import C2_HEIGHT_MM
+
+    anatomy = dataclasses.replace(_neck(fov=(180.0, 160.0, 200.0)), top_disc_mm=30.0)
+    z = np.arange(-100.0, 100.0, 0.5)
+    bone, disc = anatomy.column(z)
+    assert not disc[z >= 30.0].any() and disc[z < 30.0].any()  # no disc above the top one
+    assert bone[(z >= 30.0) & (z < 30.0 + C2_HEIGHT_MM)].all() and not bone[z >= 30.0 + C2_HEIGHT_MM].any()
+    periodic = dataclasses.replace(anatomy, top_disc_mm=np.inf).column(z)
+    np.testing.assert_array_equal(disc[z < 30.0], periodic[1][z < 30.0])  # below it the spine is unchanged
+    x, y = np.arange(-30.0, 30.0)[:, None, None], np.arange(-40.0, 40.0)[None, :, None]
+    above = anatomy.render(x, y, np.array([[[30.0 + C2_HEIGHT_MM + 20.0]]]))
+    assert (above == Tissue.BONE).any() and (above == Tissue.CORD).any()  # the skull base around the brainstem
