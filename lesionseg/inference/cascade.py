@@ -312,7 +312,8 @@ class CascadePredictor:
         lesion_contrast = str(image.contrast) if lesion_model is not self.lesion else ""
         started = time.perf_counter()
         discs, levels = self.predict_levels(image, cord.mask)
-        seconds["discs"] = time.perf_counter() - started
+        if self.discs is not None:
+            seconds["discs"] = time.perf_counter() - started
         return CascadePrediction(cord=cord, lesion=lesion, box=box, warning=warning, seconds=seconds,
                                  lesion_contrast=lesion_contrast, lesion_rule=self.lesion_rule, discs=discs,
                                  levels=levels)
