@@ -161,7 +161,10 @@ class Anatomy:
         paint(body & in_vertebra, Tissue.BONE)
         paint(body & in_disc, Tissue.DISC)
         if np.isfinite(self.top_disc_mm):
-            paint(_skull_base(u, v, z - self.top_disc_mm - C2_HEIGHT_MM, csf_b), Tissue.BONE)
+            above_c2 = z - self.top_disc_mm - C2_HEIGHT_MM
+            paint(_atlas_and_dens(u, v, above_c2, body_center, body_depth), Tissue.SOFT)
+            paint(_atlas_and_dens(u, v, above_c2, body_center, body_depth, bone=True), Tissue.BONE)
+            paint(_skull_base(u, v, above_c2, csf_b), Tissue.BONE)
         arch_center = -(csf_b + 1.5 + 3.0)
         arch = ((u / (csf_a + 4.0)) ** 2 + ((v - arch_center) / 3.0) ** 2 <= 1.0) & (v < -csf_b)
         spinous = (np.abs(u) <= 2.0) & (v < arch_center) & (v > arch_center - 14.0)
@@ -191,6 +194,20 @@ class Anatomy:
         for lesion in self.lesions:
             paint(_ellipsoid(u, v, z, lesion.center_mm, lesion.semi_axes_mm) & cord, Tissue.LESION)
         return tissue
+
+
+def _atlas_and_dens(u: np.ndarray, v: np.ndarray, above_c2: np.ndarray, body_center: np.ndarray,
+                    body_depth: float, *, bone: bool = False) -> np.ndarray:
+    """The top of C2 and C1 in front of the canal: over C2's upper 14 mm only the dens (the body's posterior half) is
+    bone, soft tissue in front of it (``bone=False``) with C1's anterior arch (``bone=True``, 5 mm high, 4 mm
+    thick) 2.5 mm in front of the dens: disc-like stripes that are not discs."""
+    level = (above_c2 > -14.0) & (above_c2 < 0.0)
+    front = v - body_center
+    if not bone:
+        return level & (np.abs(u) < 9.0) & (front > 0.1 * body_depth) & (front < 0.1 * body_depth + 12.0)
+    dens_front = 0.1 * body_depth
+    arch = level & (above_c2 > -10.0) & (above_c2 < -5.0) & (front > dens_front + 2.5) & (front < dens_front + 6.5)
+    return arch & (np.abs(u) < 12.0)
 
 
 def _skull_base(u: np.ndarray, v: np.ndarray, above_c2: np.ndarray, csf_b: np.ndarray) -> np.ndarray:
