@@ -118,8 +118,10 @@ def parse_bids_name(path: Path) -> BidsName | None:
 
 
 def dataset_root(path: Path) -> Path | None:
-    """The BIDS dataset a file belongs to: the nearest folder above it with a ``dataset_description.json``."""
-    for folder in path.resolve().parents:
+    """The BIDS dataset a file or folder belongs to: the nearest folder with a ``dataset_description.json``, the
+    folder itself first."""
+    path = path.resolve()
+    for folder in [path, *path.parents] if path.is_dir() else path.parents:
         if (folder / "dataset_description.json").is_file():
             return folder
     return None

@@ -77,8 +77,7 @@ class BidsDerivative:
         roots: list[Path] = []
         for raw in inputs:
             path = Path(raw).resolve()
-            root = path if (path / "dataset_description.json").is_file() else dataset_root(path)
-            root = root or (path if path.is_dir() else path.parent)
+            root = dataset_root(path) or (path if path.is_dir() else path.parent)
             if root not in roots:
                 roots.append(root)
         links = {root: "raw" if index == 0 else f"raw{index + 1}" for index, root in enumerate(roots)}
@@ -113,14 +112,18 @@ class BidsSidecarWriter:
 
     def __init__(self, derivative: BidsDerivative, *, soft: bool, models: list[dict[str, Any]]) -> None:
         self.derivative = derivative
-        self.images = [LESION_OUTPUT_SUFFIX, LESION_LABELED_OUTPUT_SUFFIX, *([LESION_SOFT_OUTPUT_SUFFIX] if soft else [])]
+        self.soft = soft
         self.models = models
+
+    def images(self, cord: bool) -> list[str]:
+        """The output suffixes of the images that get a sidecar."""
+        return [LESION_OUTPUT_SUFFIX, LESION_LABELED_OUTPUT_SUFFIX, *([LESION_SOFT_OUTPUT_SUFFIX] if self.soft else []),
+                *([CORD_OUTPUT_SUFFIX] if cord else [])]
 
     def names(self, item: InputFile, segments_cord: bool) -> list[tuple[str, str]]:
         if item.bids is None:
             return []
-        images = [*self.images, *([CORD_OUTPUT_SUFFIX] if segments_cord else [])]
-        return [*((suffix, ".json") for suffix in images), (LESION_LABELED_OUTPUT_SUFFIX, ".tsv")]
+        return [*((suffix, ".json") for suffix in self.images(segments_cord)), (LESION_LABELED_OUTPUT_SUFFIX, ".tsv")]
 
     def skip_reason(self, item: InputFile, segmentation: Segmentation) -> str:
         return ""
@@ -131,8 +134,7 @@ class BidsSidecarWriter:
         source = self.derivative.source_uri(scan.item)
         common = {"Sources": [source], "SpatialReference": source, "ModelName": self.derivative.model_name,
                   "Models": self.models, "LesionStage": scan.segmentation.lesion_stage}
-        images = [*self.images, *([CORD_OUTPUT_SUFFIX] if scan.segmentation.cord is not None else [])]
-        for suffix in images:
+        for suffix in self.images(scan.segmentation.cord is not None):
             columns = _COLUMNS if suffix == LESION_LABELED_OUTPUT_SUFFIX else {}
             write_json(output_path(out_dir, scan.item, suffix, ".json"), {**_IMAGES[suffix], **common, **columns})
         rows = [{"index": row["lesion_id"], "name": f"lesion {row['lesion_id']}", **row} for row in flat_rows(scan.table)]
