@@ -19,8 +19,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from lesionseg.constants import CONTRASTS, CORD_SUFFIX, LESION_SUFFIX
 from lesionseg.errors import ConfigError
 
-#: what a model segments: lesions, the spinal cord, or the intervertebral discs (vertebral levels)
-Target = Literal["lesion", "cord", "disc"]
+#: what a model segments: lesions, the spinal cord, the intervertebral discs or C2 (vertebral levels)
+Target = Literal["lesion", "cord", "disc", "c2"]
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -250,6 +250,9 @@ class SynthConfig(_Section):
     #: the body around the canal (a whole field of view: set ``fov_mm`` to e.g. [220, 220, 110]); None: the
     #: small phantoms' neck ellipse
     body: Literal["neck", "thorax", "lumbar"] | None = None
+    #: the field of view reaches the top of the spine: the C2-C3 disc about 45 mm below the middle of the field
+    #: of view, C2, C1 and the skull base above it; C2 is labelled (``c2-manual``)
+    top_of_spine: bool = False
 
     @model_validator(mode="after")
     def _acquisition_for_each_contrast(self) -> SynthConfig:

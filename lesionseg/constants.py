@@ -24,6 +24,8 @@ LESION_SUFFIX = "lesion-manual"
 CORD_SUFFIX = "seg-manual"
 #: Intervertebral discs (phantoms: the disc tissue between vertebral bodies), the target of the disc model.
 DISC_SUFFIX = "disc-manual"
+#: The second cervical vertebra (body and dens; phantoms reaching the top of the spine), the anchor of the levels.
+C2_SUFFIX = "c2-manual"
 
 #: Output file suffixes written by inference.
 LESION_OUTPUT_SUFFIX = "lesionseg"

@@ -38,7 +38,7 @@ def generated_subject(
         max_mimics=config.max_mimics,
         p_whole_fov=config.p_whole_fov,
     )
-    masks = {"lesion": phantom.lesion, "cord": phantom.cord, "disc": phantom.disc}
+    masks = {"lesion": phantom.lesion, "cord": phantom.cord, "disc": phantom.disc, "c2": phantom.c2}
     labels = {
         key: tio.LabelMap(tensor=torch.from_numpy(masks[name])[None], affine=phantom.affine)
         for key, name in ((LABEL_KEY, target), *((extra, extra) for extra in extra_labels))

@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 def label_path(item: BidsImage, target: Target) -> str | None:
     """The label file of ``item`` for ``target``, or None when it has none."""
-    path = {"lesion": item.lesion, "cord": item.cord, "disc": item.disc}[target]
+    path = {"lesion": item.lesion, "cord": item.cord, "disc": item.disc, "c2": item.c2}[target]
     return str(path) if path is not None else None
 
 

@@ -3,7 +3,8 @@
 Images: ``ROOT/sub-*/[ses-*/]anat/sub-*[_ses-*][_entity-value...]_<contrast>.nii[.gz]``.
 Labels: ``ROOT/derivatives/labels/sub-*/[ses-*/]anat/<image stem>_<suffix>.nii[.gz]`` with suffix
 ``lesion-manual`` (lesions) and ``seg-manual`` (cord) by default, as in the spinal-cord community datasets, and
-``disc-manual`` (intervertebral discs; the phantoms have them).
+``disc-manual`` (intervertebral discs; the phantoms have them) and ``c2-manual`` (C2, body and dens; phantoms that
+reach the top of the spine).
 
 Derivatives (``lesionseg infer --bids-derivatives``): each output that BIDS names keeps the source's entities, adds
 ``label-``/``desc-`` entities and takes a BIDS derivative suffix, with the source's suffix (its contrast) in ``desc``
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from lesionseg.constants import (
+    C2_SUFFIX,
     CORD_OUTPUT_SUFFIX,
     CORD_SUFFIX,
     DISC_SUFFIX,
@@ -45,6 +47,7 @@ class BidsImage:
     lesion: Path | None
     cord: Path | None
     disc: Path | None = None
+    c2: Path | None = None
 
     @property
     def stem(self) -> str:
@@ -186,6 +189,7 @@ def discover(
                     lesion=_find_label(labels_dir, stem, lesion_suffix),
                     cord=_find_label(labels_dir, stem, cord_suffix),
                     disc=_find_label(labels_dir, stem, DISC_SUFFIX),
+                    c2=_find_label(labels_dir, stem, C2_SUFFIX),
                 )
             )
     return found

@@ -38,6 +38,7 @@ class RenderedScan:
         fat_fraction: float32 fraction occupied by fat (whole-field-of-view phantoms; zeros otherwise).
         csf_fraction: float32 fraction occupied by CSF.
         disc_fraction: float32 fraction occupied by intervertebral disc.
+        c2_fraction: float32 fraction occupied by C2 (its bone; zeros without a top disc).
     """
 
     image: np.ndarray
@@ -47,6 +48,7 @@ class RenderedScan:
     fat_fraction: np.ndarray
     csf_fraction: np.ndarray
     disc_fraction: np.ndarray
+    c2_fraction: np.ndarray
 
 
 def grid_shape(fov_mm: tuple[float, float, float], spacing_mm: tuple[float, float, float]) -> tuple[int, int, int]:
@@ -83,6 +85,7 @@ def render(
     fat = np.zeros(shape, dtype=np.float32)
     csf = np.empty(shape, dtype=np.float32)
     disc = np.empty(shape, dtype=np.float32)
+    c2 = np.zeros(shape, dtype=np.float32)
     points_per_x = factors[0] * len(sub_axes[1]) * len(sub_axes[2])
     slab = max(1, POINTS_PER_SLAB // points_per_x)
     y = sub_axes[1][None, :, None]
@@ -99,6 +102,9 @@ def render(
         cord[start:stop] = in_cord.reshape(block).mean(axis=(1, 3, 5))
         csf[start:stop] = (tissue == Tissue.CSF).reshape(block).mean(axis=(1, 3, 5))
         disc[start:stop] = (tissue == Tissue.DISC).reshape(block).mean(axis=(1, 3, 5))
+        if np.isfinite(anatomy.top_disc_mm):
+            in_c2 = (tissue == Tissue.BONE) & anatomy.c2(x, y, z)
+            c2[start:stop] = in_c2.reshape(block).mean(axis=(1, 3, 5))
         if anatomy.body is not None:
             fat[start:stop] = (tissue == Tissue.FAT).reshape(block).mean(axis=(1, 3, 5))
 
@@ -106,7 +112,7 @@ def render(
     affine[:3, 3] = [c[0] for c in centres]
     affine[:3, 3] += np.asarray(origin_offset_mm, dtype=float)
     return RenderedScan(image=image, lesion_fraction=lesion, cord_fraction=cord, affine=affine, fat_fraction=fat,
-                        csf_fraction=csf, disc_fraction=disc)
+                        csf_fraction=csf, disc_fraction=disc, c2_fraction=c2)
 
 
 def csf_contrast_along_canal(

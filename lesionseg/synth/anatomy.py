@@ -29,6 +29,10 @@ from lesionseg.synth.tissues import Tissue
 
 #: Height (mm) of C2 above the C2-C3 disc: its body and the dens, up to the tip of the dens.
 C2_HEIGHT_MM = 36.0
+#: Height (mm) of the dens, C2's upper part: only the body's posterior part (behind :data:`DENS_FRONT` times its
+#: antero-posterior semi-axis from its centre) is bone there, C1's anterior arch in front of it.
+DENS_HEIGHT_MM = 14.0
+DENS_FRONT = 0.1
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,30 @@ class Anatomy:
             disc = disc & ~above
         return bone, disc
 
+    def disc_top_below(self, height_mm: float) -> float:
+        """The upper face of the first disc of the periodic column at or below ``height_mm``: where a top disc
+        (:attr:`top_disc_mm`) can go."""
+        k = np.floor((height_mm - self.vertebra_phase_mm - self.disc_height_mm) / self.vertebra_period_mm)
+        return float(self.vertebra_phase_mm + k * self.vertebra_period_mm + self.disc_height_mm)
+
+    def c2(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """Where C2 is, at world points: its body from the top disc up and, over its upper part, the dens (the
+        anchor of the vertebral levels; False everywhere without a top disc). Broadcast like :meth:`render`."""
+        xc, yc = self.centerline(z)
+        u, v = x - xc, y - yc
+        body, body_center, body_depth = self._vertebral_body(u, v, self.cord_semi_axes(z)[1] + self.csf_margin_mm[1])
+        above_disc = z - self.top_disc_mm
+        in_c2 = body & (above_disc >= 0.0) & (above_disc < C2_HEIGHT_MM)
+        dens_only = above_disc >= C2_HEIGHT_MM - DENS_HEIGHT_MM
+        return in_c2 & ~(dens_only & (v - body_center > DENS_FRONT * body_depth))
+
+    def _vertebral_body(self, u: np.ndarray, v: np.ndarray, csf_b: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        """The vertebral bodies' (and discs') ellipse in front of the canal (local frame ``u``, ``v``), its centre's
+        ``v`` and its antero-posterior semi-axis."""
+        body_width, body_depth = (8.0, 7.5) if self.body is None else self.body.vertebral_body.semi_axes_mm
+        body_center = csf_b + 1.5 + body_depth
+        return (u / body_width) ** 2 + ((v - body_center) / body_depth) ** 2 <= 1.0, body_center, body_depth
+
     def cord_semi_axes(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Cord semi-axes (left-right, antero-posterior) in mm at heights ``z``; a mild swelling."""
         scale = 1.0 + self.cord_swelling * np.cos(2 * np.pi * z / self.fov_mm[2])
@@ -150,14 +178,11 @@ class Anatomy:
         if self.body is None:
             neck_a, neck_b = self.neck_semi_axes_mm
             paint((x / neck_a) ** 2 + ((y - 0.35 * neck_b) / neck_b) ** 2 <= 1.0, Tissue.SOFT)
-            body_width, body_depth = 8.0, 7.5
         else:
             paint_body(tissue, u, v, z, self.body)
             paint_vertebra_sides(tissue, u, v, in_vertebra, (csf_a, csf_b), self.body)
-            body_width, body_depth = self.body.vertebral_body.semi_axes_mm
         canal = (u / csf_a) ** 2 + (v / csf_b) ** 2 <= 1.0
-        body_center = csf_b + 1.5 + body_depth
-        body = (u / body_width) ** 2 + ((v - body_center) / body_depth) ** 2 <= 1.0
+        body, body_center, body_depth = self._vertebral_body(u, v, csf_b)
         paint(body & in_vertebra, Tissue.BONE)
         paint(body & in_disc, Tissue.DISC)
         if np.isfinite(self.top_disc_mm):
@@ -201,11 +226,11 @@ def _atlas_and_dens(u: np.ndarray, v: np.ndarray, above_c2: np.ndarray, body_cen
     """The top of C2 and C1 in front of the canal: over C2's upper 14 mm only the dens (the body's posterior half) is
     bone, soft tissue in front of it (``bone=False``) with C1's anterior arch (``bone=True``, 5 mm high, 4 mm
     thick) 2.5 mm in front of the dens: disc-like stripes that are not discs."""
-    level = (above_c2 > -14.0) & (above_c2 < 0.0)
+    level = (above_c2 > -DENS_HEIGHT_MM) & (above_c2 < 0.0)
     front = v - body_center
+    dens_front = DENS_FRONT * body_depth
     if not bone:
-        return level & (np.abs(u) < 9.0) & (front > 0.1 * body_depth) & (front < 0.1 * body_depth + 12.0)
-    dens_front = 0.1 * body_depth
+        return level & (np.abs(u) < 9.0) & (front > dens_front) & (front < dens_front + 12.0)
     arch = level & (above_c2 > -10.0) & (above_c2 < -5.0) & (front > dens_front + 2.5) & (front < dens_front + 6.5)
     return arch & (np.abs(u) < 12.0)
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from lesionseg.config import AcquisitionConfig, SynthConfig
-from lesionseg.constants import CORD_SUFFIX, DISC_SUFFIX, LESION_SUFFIX
+from lesionseg.constants import C2_SUFFIX, CORD_SUFFIX, DISC_SUFFIX, LESION_SUFFIX
 from lesionseg.errors import OutputError
 from lesionseg.io.atomic import atomic_write_text
 from lesionseg.io.nifti import save_image
@@ -35,6 +35,9 @@ from lesionseg.synth.contrasts import SIGNED, body_lookup, tissue_lookup
 _CONTRAST_STREAM = {"T2w": 1, "T1w": 2, "PSIR": 3}
 #: Stream id of a subject's body (``synth.body``).
 _BODY_STREAM = 9
+#: ``top_of_spine``: the C2-C3 disc's upper face lies at the first disc this far below the middle of the field of
+#: view (mm)
+TOP_DISC_DEPTH_MM = 45.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,6 +51,7 @@ class Phantom:
         affine: voxel-to-world affine (mm).
         axcodes: storage orientation, e.g. ``"PSR"``.
         disc: uint8 0/1 intervertebral discs (voxels at least half disc).
+        c2: uint8 0/1 C2, body and dens (voxels at least half its bone; empty below the top of the spine).
     """
 
     image: np.ndarray
@@ -56,6 +60,7 @@ class Phantom:
     affine: np.ndarray
     axcodes: str
     disc: np.ndarray
+    c2: np.ndarray
 
 
 
@@ -101,9 +106,10 @@ def make_phantom(
     lesion = (scan.lesion_fraction >= 0.5).astype(np.uint8)
     cord = ((scan.cord_fraction >= 0.5) | (lesion > 0)).astype(np.uint8)
     axcodes = str(rng.choice(acquisition.ALL_AXCODES)) if random_orientation else "RAS"
-    disc = (scan.disc_fraction >= 0.5).astype(np.uint8)
-    (stored, lesion, cord, disc), affine = acquisition.reorient([stored, lesion, cord, disc], scan.affine, axcodes)
-    return Phantom(image=stored, lesion=lesion, cord=cord, affine=affine, axcodes=axcodes, disc=disc)
+    disc, c2 = ((fraction >= 0.5).astype(np.uint8) for fraction in (scan.disc_fraction, scan.c2_fraction))
+    (stored, lesion, cord, disc, c2), affine = acquisition.reorient([stored, lesion, cord, disc, c2], scan.affine,
+                                                                    axcodes)
+    return Phantom(image=stored, lesion=lesion, cord=cord, affine=affine, axcodes=axcodes, disc=disc, c2=c2)
 
 
 def _write_json(path: Path, payload: dict) -> None:
@@ -117,6 +123,9 @@ def make_subject(out: Path, index: int, config: SynthConfig) -> SubjectSummary:
         subject_rng(config.seed, index), config.fov_mm, max_lesions=config.max_lesions, p_no_lesion=config.p_no_lesion,
         max_mimics=config.max_mimics,
     )
+    if config.top_of_spine:
+        top_disc = anatomy.disc_top_below(config.fov_mm[2] / 2 - TOP_DISC_DEPTH_MM)
+        anatomy = dataclasses.replace(anatomy, top_disc_mm=top_disc)
     if config.body is not None:
         body = sample_body(subject_rng(config.seed, index, _BODY_STREAM), config.body, anatomy.canal_semi_axes_mm,
                            config.fov_mm[2])
@@ -135,6 +144,8 @@ def make_subject(out: Path, index: int, config: SynthConfig) -> SubjectSummary:
         save_image(phantom.lesion, phantom.affine, labels / f"{stem}_{LESION_SUFFIX}.nii.gz", dtype=np.uint8)
         save_image(phantom.cord, phantom.affine, labels / f"{stem}_{CORD_SUFFIX}.nii.gz", dtype=np.uint8)
         save_image(phantom.disc, phantom.affine, labels / f"{stem}_{DISC_SUFFIX}.nii.gz", dtype=np.uint8)
+        if config.top_of_spine:
+            save_image(phantom.c2, phantom.affine, labels / f"{stem}_{C2_SUFFIX}.nii.gz", dtype=np.uint8)
         _write_json(image_path.with_name(f"{stem}.json"), {"Synthetic": True, "StorageAxcodes": phantom.axcodes})
         files.append(str(image_path.relative_to(out)))
         lesion_voxels[contrast] = int(phantom.lesion.sum())

@@ -48,7 +48,8 @@ class RandomizedPhantom:
 
     Attributes:
         image: float32 intensities.
-        lesion: uint8 lesion mask; cord: uint8 cord mask (lesions included); disc: uint8 intervertebral discs.
+        lesion: uint8 lesion mask; cord: uint8 cord mask (lesions included); disc: uint8 intervertebral discs;
+            c2: uint8 C2 (body and dens; the anchor of the vertebral levels).
         affine: RAS affine (mm).
         description: what was drawn (contrast, spacing, artefacts), for logs and tests.
     """
@@ -59,6 +60,7 @@ class RandomizedPhantom:
     affine: np.ndarray
     description: dict
     disc: np.ndarray | None = None
+    c2: np.ndarray | None = None
 
 
 def vary_anatomy(rng: np.random.Generator, anatomy: Anatomy) -> Anatomy:
@@ -250,9 +252,7 @@ def _top_disc(rng: np.random.Generator, anatomy: Anatomy, region: Region) -> flo
     phantom's discs 20 to 70 mm below the top of the field of view (C2 and the skull base above it); else none."""
     if region != "neck" or rng.random() >= P_TOP_OF_SPINE:
         return float("inf")
-    target = anatomy.fov_mm[2] / 2 - rng.uniform(20.0, 70.0)
-    k = np.floor((target - anatomy.vertebra_phase_mm - anatomy.disc_height_mm) / anatomy.vertebra_period_mm)
-    return float(anatomy.vertebra_phase_mm + k * anatomy.vertebra_period_mm + anatomy.disc_height_mm)
+    return anatomy.disc_top_below(anatomy.fov_mm[2] / 2 - rng.uniform(20.0, 70.0))
 
 
 def _whole_fov_effects(
@@ -260,9 +260,9 @@ def _whole_fov_effects(
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, list[np.ndarray], np.ndarray, list[str]]:
     """Coil shading, fat-suppression failure and wrap-around on a whole-field-of-view scan: the image, the
-    lesion, cord and disc fractions (cropped alike) and the affine."""
+    lesion, cord, disc and C2 fractions (cropped alike) and the affine."""
     image, affine, effects = scan.image, scan.affine, []
-    fractions = [scan.lesion_fraction, scan.cord_fraction, scan.disc_fraction]
+    fractions = [scan.lesion_fraction, scan.cord_fraction, scan.disc_fraction, scan.c2_fraction]
     if rng.random() < 0.4:
         image = acquisition.coil_shading(image, spacing, float(rng.uniform(60.0, 200.0)))
         effects.append("coil shading")
@@ -320,23 +320,22 @@ def random_phantom(
         scan = dataclasses.replace(scan, image=faded)
         effects.append("CSF contrast along the canal")
     if whole:
-        image, (lesion_fraction, cord_fraction, disc_fraction), affine, more = _whole_fov_effects(
-            scan, table, spacing, kind, rng)
+        image, fractions, affine, more = _whole_fov_effects(scan, table, spacing, kind, rng)
         effects += more
     else:
         image, affine = scan.image, scan.affine
-        lesion_fraction, cord_fraction, disc_fraction = scan.lesion_fraction, scan.cord_fraction, scan.disc_fraction
+        fractions = [scan.lesion_fraction, scan.cord_fraction, scan.disc_fraction, scan.c2_fraction]
     seed = int(rng.integers(2**31 - 1))
     image = acquisition.add_bias_field(image, float(rng.uniform(0.0, 0.6)), seed)
     noise = float(rng.uniform(0.005, 0.08))
     image = acquisition.add_noise(image, noise * float(np.abs(table).max()), signed=signed, seed=seed + 1)
     image = _texture(image, rng)
     image, artefacts = _artefacts(image, rng, signed)
-    lesion = (lesion_fraction >= 0.5).astype(np.uint8)
-    cord = ((cord_fraction >= 0.5) | (lesion > 0)).astype(np.uint8)
-    disc = (disc_fraction >= 0.5).astype(np.uint8)
+    lesion, cord, disc, c2 = ((fraction >= 0.5).astype(np.uint8) for fraction in fractions)
+    cord |= lesion
     if not whole and rng.random() < 0.25:  # a small field of view around the cord, as on many axial acquisitions
-        (image, lesion, cord, disc), affine = _crop_around_cord([image, lesion, cord, disc], affine, spacing, rng)
+        (image, lesion, cord, disc, c2), affine = _crop_around_cord([image, lesion, cord, disc, c2], affine, spacing,
+                                                                    rng)
         artefacts.append("small field of view")
     description = {"contrast": contrast, "signed": signed, "spacing_mm": [round(s, 2) for s in spacing],
                    "resolution": kind, "noise": round(noise, 3), "artefacts": effects + artefacts,
@@ -345,4 +344,5 @@ def random_phantom(
                    "body": anatomy.body.region if anatomy.body is not None else None,
                    "top_of_spine": bool(np.isfinite(anatomy.top_disc_mm)),
                    "field_of_view_mm": [round(float(f), 1) for f in fov]}
-    return RandomizedPhantom(image=image, lesion=lesion, cord=cord, affine=affine, description=description, disc=disc)
+    return RandomizedPhantom(image=image, lesion=lesion, cord=cord, affine=affine, description=description, disc=disc,
+                            c2=c2)
