@@ -1,14 +1,14 @@
 """The vertebral-level exam: automatic levels against the real scans that carry level labels.
 
 For ../shared/data/real/pam50-small (PAM50_small_levels.nii.gz, levels 1..20 in the cord) and the errsm30 T2w
-(t2_seg-manual_labeled.nii.gz, levels 2..5): the cascade's cord model and a disc model run on the scan, the discs
-along the cord are counted from the top one (C2-C3, :mod:`lesionseg.analysis.discs`), and every labelled cord voxel
-of the reference gets the level of its axial slice. Reported per scan: % of labelled voxels whose level is right,
+(t2_seg-manual_labeled.nii.gz, levels 2..5): the cascade's cord model, a disc model and a C2 model run on the scan,
+the discs along the cord are named from C2 (the disc at its lower end is C2-C3, :mod:`lesionseg.analysis.discs`), and
+every labelled cord voxel of the reference gets the level of its axial slice. Reported per scan: % of labelled voxels whose level is right,
 and for each disc of the reference (a change of level between two slices) the signed distance (mm, + = ours
 higher) to our disc of the same name. A PNG per scan (the mid-sagittal slice, reference levels left, ours right,
 discs marked) is written for looking at.
 
-    python scripts/level_check.py --discs runs/discs/model --out runs/level-check [--model CASCADE]
+    python scripts/level_check.py --discs runs/discs/model --c2 runs/c2/model --out runs/level-check [--model CASCADE]
 
 Writes ``OUT/levels.json``, ``OUT/levels.md`` and ``OUT/<scan>.png``.
 """
@@ -22,7 +22,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from lesionseg.analysis.discs import find_discs, level_map_from_discs
+from lesionseg.analysis.discs import find_c2, find_discs, vertebral_levels
 from lesionseg.analysis.levels import level_name, slice_levels
 from lesionseg.inference.cascade import load_pipeline
 from lesionseg.inference.predictor import Predictor
@@ -37,34 +37,37 @@ SCANS = {
 }
 
 
-def check(name: str, image_path: Path, reference_path: Path, cascade, discs: Predictor, out: Path) -> dict:
+def check(name: str, image_path: Path, reference_path: Path, cascade, models: tuple[Predictor, Predictor],
+          out: Path) -> dict:
     """Levels of one scan against its reference; writes its PNG."""
     image = load_image(image_path)
     reference = np.rint(load_image(reference_path).data).astype(np.int32)  # same grid as the scan (checked)
     assert reference.shape == image.data.shape, reference_path
     cord = cascade.predict_cord(image).mask
-    disc_mask = discs.predict_loaded(image).mask
-    heights = find_discs(disc_mask, cord, image.spacing_mm)
-    ours = level_map_from_discs(heights, np.ones_like(reference))
+    disc_mask, c2_mask = (model.predict_loaded(image).mask for model in models)
+    heights, ours = vertebral_levels(disc_mask, c2_mask, cord, image.spacing_mm, labelled=np.ones_like(reference))
     labelled = reference > 0
     correct = float((ours[labelled] == reference[labelled]).mean()) if labelled.any() else float("nan")
     found = {f"{level_name(2 + k)}-{level_name(3 + k)}": height for k, height in enumerate(heights)}
     errors = {disc.name: round((found[disc.name] - disc.z) * image.spacing_mm[2], 1) if disc.name in found else None
               for disc in slice_levels(reference).discs}
-    _figure(name, image.data, reference, ours, disc_mask, out / f"{name.replace(' ', '_')}.png")
+    _figure(name, image.data, reference, ours, (disc_mask, c2_mask), out / f"{name.replace(' ', '_')}.png")
     return {"scan": name, "labelled_voxels": int(labelled.sum()), "percent_correct": round(100 * correct, 1),
-            "discs_found": len(heights), "disc_error_mm": errors}
+            "discs_found": len(heights), "disc_error_mm": errors, "c2_slices": find_c2(c2_mask, cord, image.spacing_mm),
+            "disc_peaks": [round(h, 1) for h in find_discs(disc_mask, cord, image.spacing_mm)]}
 
 
-def _figure(name: str, image: np.ndarray, reference: np.ndarray, ours: np.ndarray, disc_mask: np.ndarray,
-            path: Path) -> None:
+def _figure(name: str, image: np.ndarray, reference: np.ndarray, ours: np.ndarray,
+            masks: tuple[np.ndarray, np.ndarray], path: Path) -> None:
     x = int(np.median(np.nonzero(reference)[0])) if reference.any() else image.shape[0] // 2
     figure, axes = plt.subplots(1, 2, figsize=(8, 8 * image.shape[2] / max(image.shape[1], 1) / 2 + 1))
     for axis, levels, title in ((axes[0], reference, "reference"), (axes[1], ours * (reference > 0), "automatic")):
         axis.imshow(image[x].T, origin="lower", cmap="gray")
         shown = np.ma.masked_equal(levels[x].T, 0)
         axis.imshow(shown % 2, origin="lower", cmap="coolwarm", alpha=0.5, vmin=0, vmax=1)
-        axis.contour(disc_mask[x].T, levels=[0.5], colors="yellow", linewidths=0.6)
+        for mask, colour in zip(masks, ("yellow", "lime"), strict=True):  # discs, C2
+            if mask[x].any():
+                axis.contour(mask[x].T, levels=[0.5], colors=colour, linewidths=0.6)
         axis.set_title(f"{name}: {title}")
         axis.axis("off")
     figure.tight_layout()
@@ -75,13 +78,14 @@ def _figure(name: str, image: np.ndarray, reference: np.ndarray, ours: np.ndarra
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--discs", type=Path, required=True, help="disc model folder")
+    parser.add_argument("--c2", type=Path, required=True, help="C2 model folder")
     parser.add_argument("--model", type=Path, default=None, help="cascade bundle (default: the shipped default)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     cascade = load_pipeline(args.model or default_model(), device="cpu")
-    discs = Predictor.from_model(args.discs, device="cpu")
-    results = [check(name, REAL / image, REAL / reference, cascade, discs, args.out)
+    models = (Predictor.from_model(args.discs, device="cpu"), Predictor.from_model(args.c2, device="cpu"))
+    results = [check(name, REAL / image, REAL / reference, cascade, models, args.out)
                for name, (image, reference) in SCANS.items() if (REAL / image).is_file()]
     (args.out / "levels.json").write_text(json.dumps(results, indent=2) + "\n")
     lines = ["| scan | labelled cord voxels | level right | discs found | disc error (mm, + = ours higher) |",

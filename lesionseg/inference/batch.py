@@ -62,8 +62,8 @@ from lesionseg.outputs.summary import (
 
 logger = logging.getLogger(__name__)
 
-#: the lesion table's ``level_source`` for levels counted from the disc model's discs
-AUTOMATIC_LEVELS = "automatic: discs counted from the top one, taken as C2-C3"
+#: the lesion table's ``level_source`` for levels counted from the disc model's discs and named from the C2 model's C2
+AUTOMATIC_LEVELS = "automatic: discs found by the disc model, named from C2 (the disc below it is C2-C3)"
 
 
 @dataclass(frozen=True)

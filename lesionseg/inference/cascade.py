@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from lesionseg.analysis.discs import find_discs, level_map_from_discs
+from lesionseg.analysis.discs import vertebral_levels
 from lesionseg.config import CascadeConfig
 from lesionseg.errors import ModelError
 from lesionseg.inference.fp_reduction import FalsePositiveFilter
@@ -158,12 +158,15 @@ class CascadePredictor:
         lesion_by_contrast: Mapping[str, Predictor] | None = None,
         localizer: Predictor | None = None,
         discs: Predictor | None = None,
+        c2: Predictor | None = None,
     ) -> None:
         self.cord = cord
         #: Optional stage 0: a coarse cord model that bounds where the cord model runs.
         self.localizer = localizer
-        #: Optional: a disc model, run around the cord; the vertebral levels are counted from its discs.
+        #: Optional: a disc model and a C2 model, run around the cord; the vertebral levels are counted from the
+        #: discs, named from C2 (both or neither).
         self.discs = discs
+        self.c2 = c2
         self.lesion = lesion
         self.cascade = cascade or lesion.config.cascade
         self.fp_filter = fp_filter
@@ -185,13 +188,15 @@ class CascadePredictor:
             lesion_by_contrast={c: m.with_settings(settings) for c, m in self.lesion_by_contrast.items()},
             localizer=self.localizer.with_settings(speed) if self.localizer is not None else None,
             discs=self.discs.with_settings(speed) if self.discs is not None else None,
+            c2=self.c2.with_settings(speed) if self.c2 is not None else None,
         )
 
     @property
     def stages(self) -> list[Predictor]:
-        """Every network: localiser, cord, lesion models, false-positive filter, disc model (those present)."""
+        """Every network: localiser, cord, lesion models, false-positive filter, disc and C2 models (those
+        present)."""
         second = self.fp_filter.second if self.fp_filter is not None else None
-        stages = (self.localizer, self.cord, *self.lesion_stages, second, self.discs)
+        stages = (self.localizer, self.cord, *self.lesion_stages, second, self.discs, self.c2)
         return [stage for stage in stages if stage is not None]
 
     def segment(
@@ -228,14 +233,17 @@ class CascadePredictor:
         lesion_by_contrast: Mapping[str, str | Path] | None = None,
         localizer_model: str | Path | None = None,
         discs_model: str | Path | None = None,
+        c2_model: str | Path | None = None,
     ) -> CascadePredictor:
         """Load the models (the optional false-positive-reduction model, contrast-specific lesion models and cord
-        localiser too) safely.
+        localiser, disc and C2 models too) safely.
 
         Raises:
-            ModelError: unreadable models, a model of the wrong target (e.g. a cord model as the lesion model), or
-                a contrast-specific model trained on other contrasts.
+            ModelError: unreadable models, a model of the wrong target (e.g. a cord model as the lesion model), a
+                contrast-specific model trained on other contrasts, or a disc model without a C2 model.
         """
+        if (discs_model is None) != (c2_model is None):
+            raise ModelError(f"{discs_model or c2_model}: the vertebral levels need both a disc and a C2 model")
         cord = Predictor.from_model(cord_model, device=device, engine=engine)
         lesion = Predictor.from_model(lesion_model, device=device, tta=tta, engine=engine)
         first_lesion = lesion_model[0] if isinstance(lesion_model, list) else lesion_model
@@ -243,9 +251,10 @@ class CascadePredictor:
         by_contrast = {c: Predictor.from_model(p, device=device, tta=tta, engine=engine) for c, p in paths.items()}
         localizer = Predictor.from_model(localizer_model, device=device, engine=engine) if localizer_model else None
         discs = Predictor.from_model(discs_model, device=device, engine=engine) if discs_model else None
+        c2 = Predictor.from_model(c2_model, device=device, engine=engine) if c2_model else None
         checks = [("cord", cord, cord_model), ("lesion", lesion, first_lesion)]
         checks += [("cord", localizer, localizer_model)] if localizer is not None else []
-        checks += [("disc", discs, discs_model)] if discs is not None else []
+        checks += [("disc", discs, discs_model), ("c2", c2, c2_model)] if discs is not None else []
         checks += [("lesion", by_contrast[contrast], path) for contrast, path in paths.items()]
         for role, predictor, path in checks:
             target = predictor.config.data.target
@@ -257,7 +266,8 @@ class CascadePredictor:
                 trained_on = "/".join(trained) or "unknown contrasts"
                 raise ModelError(f"{path}: the {contrast} lesion model was trained on {trained_on}")
         fp_filter = FalsePositiveFilter(Predictor.from_model(fp_model, device=device, engine=engine)) if fp_model else None
-        return cls(cord, lesion, fp_filter=fp_filter, lesion_by_contrast=by_contrast, localizer=localizer, discs=discs)
+        return cls(cord, lesion, fp_filter=fp_filter, lesion_by_contrast=by_contrast, localizer=localizer, discs=discs,
+                   c2=c2)
 
     def predict_cord(self, image: LoadedImage) -> Prediction:
         """The cord model's prediction, reduced to its largest connected component.
@@ -320,15 +330,18 @@ class CascadePredictor:
 
     def predict_levels(self, image: LoadedImage, cord: np.ndarray) -> tuple[Prediction | None, np.ndarray | None]:
         """The disc model's discs in a box around the cord (:data:`DISC_MARGIN_MM`), and the cord's voxels labelled
-        with the vertebral level counted from them (:mod:`lesionseg.analysis.discs`); (None, None) without a disc
-        model, a cord or a disc."""
-        box = crop_box_around(cord, image.spacing_mm, DISC_MARGIN_MM) if self.discs is not None else None
+        with the vertebral level counted from them and named from C2 (the C2 model's, same box;
+        :mod:`lesionseg.analysis.discs`); (None, None) without the two models or a cord, no levels without C2."""
+        ready = self.discs is not None and self.c2 is not None
+        box = crop_box_around(cord, image.spacing_mm, DISC_MARGIN_MM) if ready else None
         if box is None:
             return None, None
         probabilities, _, _ = self.discs.predict_region(image, box)
-        mask = (probabilities >= self.discs.infer.threshold).astype(np.uint8)
-        levels = level_map_from_discs(find_discs(mask, cord, image.spacing_mm), cord)
-        return Prediction(probabilities, mask, image.affine, image.geometry), levels if levels.any() else None
+        discs = (probabilities >= self.discs.infer.threshold).astype(np.uint8)
+        c2_probabilities, _, _ = self.c2.predict_region(image, box)
+        c2 = (c2_probabilities >= self.c2.infer.threshold).astype(np.uint8)
+        _, levels = vertebral_levels(discs, c2, cord, image.spacing_mm)
+        return Prediction(probabilities, discs, image.affine, image.geometry), levels if levels.any() else None
 
     @property
     def lesion_rule(self) -> str:
@@ -371,8 +384,8 @@ def load_pipeline(
     - ``cascade=(cord_model, lesion_model)``: a :class:`CascadePredictor` (extra ``model`` paths join the lesion
       model as an ensemble);
     - ``model`` a cascade bundle (a folder with ``cord/`` and ``lesion/`` model folders, optionally ``fp/``,
-      contrast-specific lesion models ``lesion-<contrast>/``, a cord localiser ``localizer/`` and a disc model
-      ``discs/`` for the vertebral levels): a
+      contrast-specific lesion models ``lesion-<contrast>/``, a cord localiser ``localizer/``, and a disc model
+      ``discs/`` with a C2 model ``c2/`` for the vertebral levels): a
       :class:`CascadePredictor`;
     - otherwise ``model`` is one whole-image model, or several (an ensemble).
 
@@ -395,6 +408,7 @@ def load_pipeline(
             lesion_by_contrast=contrast_stages(bundle),
             localizer_model=bundle / "localizer" if (bundle / "localizer").is_dir() else None,
             discs_model=bundle / "discs" if (bundle / "discs").is_dir() else None,
+            c2_model=bundle / "c2" if (bundle / "c2").is_dir() else None,
         )
     predictor = Predictor.from_model(models, device=device, tta=tta, engine=engine)
     if fp_model is not None:

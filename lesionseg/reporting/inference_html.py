@@ -95,7 +95,7 @@ def _level_rows(table: LesionTable) -> list[str]:
         return ["<p class='note'>No vertebral levels: give a level map (<code>--levels-suffix</code>).</p>"]
     rows = "".join(f"<tr><td class='l'>{html.escape(r.vertebral_level)}</td><td>{r.lesions}</td><td>{r.volume_mm3:.1f}</td></tr>"
                    for r in table.per_level)
-    note = ("<p class='warn'>Automatic levels: the names assume the scan reaches C2 (its top disc is C2-C3); check "
+    note = ("<p class='warn'>Automatic levels: discs and C2 found by models, the disc below C2 named C2-C3; check "
             "them on the sagittal view, or give a level map (<code>--levels-suffix</code>).</p>")
     check = [note] if table.level_source.startswith("automatic") else []
     return [f"<h3>Per vertebral level ({html.escape(table.level_source)})</h3>", *check,

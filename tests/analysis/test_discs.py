@@ -1,11 +1,11 @@
 """Vertebral levels counted from discs: disc heights along the cord, only what lies in front of the cord, split
-discs as one, a missed disc restored, levels named from the top disc (C2-C3)."""
+discs as one, a missed disc restored, levels named from C2 (the disc at its lower end is C2-C3), none without C2."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from lesionseg.analysis.discs import find_discs, level_map_from_discs
+from lesionseg.analysis.discs import find_c2, find_discs, level_map_from_discs, vertebral_levels
 
 SPACING = (1.0, 1.0, 1.0)
 
@@ -43,9 +43,34 @@ def test_a_missed_disc_is_restored_in_its_gap() -> None:
     assert len(heights) == 6 and abs(heights[3] - 55.5) < 0.01
 
 
-def test_levels_count_from_the_top_disc_as_c2_c3() -> None:
+def _c2(shape: tuple[int, int, int], bottom: int, top: int) -> np.ndarray:
+    """C2 in front of the cord from slice ``bottom`` to ``top`` (inclusive)."""
+    c2 = np.zeros(shape, np.uint8)
+    c2[24:37, 38:52, bottom : top + 1] = 1
+    return c2
+
+
+def test_levels_are_named_from_c2_and_the_discs_above_it_are_dropped() -> None:
+    # C2-C3 at 64 (C2 from 66 up to 101), C3-C4 at 46, C4-C5 at 28; two disc-like peaks beside C2 and above it
+    discs, cord = _spine([116, 90, 64, 46, 28])
+    c2 = _c2(discs.shape, 66, 101)
+    assert find_c2(c2, cord, SPACING) == (66, 101)
+    heights, levels = vertebral_levels(discs, c2, cord, SPACING)
+    np.testing.assert_allclose(heights, [63.5, 45.5, 27.5])
+    assert levels[30, 30, 80] == 2 and levels[30, 30, 55] == 3 and levels[30, 30, 40] == 4 and levels[30, 30, 10] == 5
+    assert levels[30, 30, 110] == 1  # above the dens: C1
+    assert levels[0, 0, 80] == 0  # outside the cord
+
+
+def test_c2_anchors_the_levels_even_where_the_disc_model_missed_c2_c3() -> None:
+    discs, cord = _spine([46, 28])
+    heights, levels = vertebral_levels(discs, _c2(discs.shape, 66, 101), cord, SPACING)
+    np.testing.assert_allclose(heights, [65.5, 45.5, 27.5])
+    assert levels[30, 30, 55] == 3
+
+
+def test_without_c2_nothing_is_named() -> None:
     discs, cord = _spine([100, 82, 64])
-    levels = level_map_from_discs(find_discs(discs, cord, SPACING), cord)
-    assert levels[30, 30, 110] == 2 and levels[30, 30, 90] == 3 and levels[30, 30, 70] == 4 and levels[30, 30, 10] == 5
-    assert levels[0, 0, 110] == 0  # outside the cord
+    heights, levels = vertebral_levels(discs, np.zeros_like(discs), cord, SPACING)
+    assert heights == [] and not levels.any()
     assert not level_map_from_discs([], cord).any()  # no disc: no level

@@ -11,12 +11,13 @@ import torch
 from typer.testing import CliRunner
 
 from lesionseg.cli.main import app
-from lesionseg.config import CascadeConfig, load_config
+from lesionseg.config import CascadeConfig, SynthConfig, load_config
 from lesionseg.inference.batch import BatchOptions, run_batch
 from lesionseg.inference.cascade import CascadePredictor, load_pipeline
 from lesionseg.inference.fp_reduction import FalsePositiveFilter
 from lesionseg.inference.predictor import Prediction, Predictor
 from lesionseg.io.nifti import load_image, load_label_for
+from lesionseg.synth.dataset import make_dataset
 from lesionseg.transforms.cropping import bounding_box
 from lesionseg.transforms.postprocessing import dilate_mm
 from tests.conftest import CONFIGS, real_path
@@ -286,19 +287,39 @@ def test_cascade_bundle_folder_and_cli(trained_tiny_cord_model: Path, trained_ti
         load_pipeline(bundle, device="cpu")
 
 
-def test_a_disc_model_gives_the_cord_its_vertebral_levels(phantom_dataset: Path) -> None:
-    from lesionseg.analysis.discs import find_discs
+def _label_model(label: np.ndarray) -> Predictor:
+    """A predictor whose every region prediction is ``label`` (a phantom's own discs or C2)."""
+    model = _constant_predictor(-10.0)
+    model.predict_region = lambda image, box: (label.astype(np.float32), None, {})
+    return model
 
-    image, cord = _phantom(phantom_dataset)
-    discs = load_label_for(image, phantom_dataset / "derivatives/labels/sub-002/anat/sub-002_T2w_disc-manual.nii.gz").data
-    disc_model = _constant_predictor(-10.0)
-    disc_model.predict_region = lambda image, box: (discs.astype(np.float32), None, {})  # the phantom's own discs
-    cascade = CascadePredictor(None, _constant_predictor(-10.0), discs=disc_model)
+
+def test_disc_and_c2_models_give_the_cord_its_vertebral_levels(tmp_path: Path) -> None:
+    from lesionseg.analysis.discs import find_c2, find_discs
+
+    config = SynthConfig(subjects=1, seed=3, fov_mm=(40.0, 56.0, 120.0), top_of_spine=True, random_orientation=True)
+    make_dataset(tmp_path, config)
+    image = load_image(tmp_path / "sub-001/anat/sub-001_T2w.nii.gz")
+    labels = tmp_path / "derivatives/labels/sub-001/anat"
+    cord, discs, c2 = (load_label_for(image, labels / f"sub-001_T2w_{name}.nii.gz").data
+                       for name in ("seg-manual", "disc-manual", "c2-manual"))
+    disc_model, c2_model = _label_model(discs), _label_model(c2)
+    cascade = CascadePredictor(None, _constant_predictor(-10.0), discs=disc_model, c2=c2_model)
     result = cascade.predict_loaded(image, cord_mask=cord)
-    heights = find_discs(discs, cord, image.spacing_mm)
-    assert len(heights) >= 2 and result.levels is not None
-    per_slice = {int(v) for v in np.unique(result.levels[result.levels > 0])}
-    assert per_slice == set(range(2, 2 + len(heights) + 1)) or per_slice == set(range(2, 2 + len(heights)))
-    top = result.levels[:, :, int(np.ceil(heights[0])):]
-    assert set(np.unique(top[top > 0])) <= {2}  # above the top disc: C2
-    assert disc_model in cascade.stages
+    bottom, top = find_c2(c2, cord, image.spacing_mm)
+    below_c2 = [h for h in find_discs(discs, cord, image.spacing_mm) if h < bottom]
+    assert len(below_c2) >= 2 and result.levels is not None
+    assert set(np.unique(result.levels[:, :, bottom:top + 1][cord[:, :, bottom:top + 1] > 0])) == {2}
+    assert set(np.unique(result.levels[:, :, top + 1:][cord[:, :, top + 1:] > 0])) <= {1}  # above the dens
+    lowest = result.levels[:, :, : int(below_c2[-1])]
+    assert set(np.unique(lowest[lowest > 0])) == {2 + len(below_c2)}
+    assert disc_model in cascade.stages and c2_model in cascade.stages
+    without_c2 = CascadePredictor(None, _constant_predictor(-10.0), discs=disc_model, c2=_label_model(0 * c2))
+    assert without_c2.predict_loaded(image, cord_mask=cord).levels is None  # no C2 in view: no names
+
+
+def test_a_disc_model_without_a_c2_model_is_refused(tmp_path: Path) -> None:
+    from lesionseg.errors import ModelError
+
+    with pytest.raises(ModelError, match="discs: the vertebral levels need both a disc and a C2 model"):
+        CascadePredictor.from_models(tmp_path / "cord", tmp_path / "lesion", discs_model=tmp_path / "discs")
