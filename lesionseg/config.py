@@ -299,6 +299,9 @@ class RandomizeConfig(_Section):
     #: probability of a whole field of view (whole-neck axial stack, long sagittal series, 3D volume) with the
     #: body around the canal; the other phantoms then show the canal's neighbours half of the time
     p_whole_fov: float = Field(0.0, ge=0, le=1)
+    #: probability that a neck phantom (whole field of view or small) reaches the top of the spine: C2 above its top
+    #: disc (C2-C3), C1 and the skull base (the C2 model's positives)
+    p_top_of_spine: float = Field(0.6, ge=0, le=1)
 
 
 class Config(_Section):

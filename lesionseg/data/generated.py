@@ -37,6 +37,7 @@ def generated_subject(
         p_no_lesion=config.p_no_lesion,
         max_mimics=config.max_mimics,
         p_whole_fov=config.p_whole_fov,
+        p_top_of_spine=config.p_top_of_spine,
     )
     masks = {"lesion": phantom.lesion, "cord": phantom.cord, "disc": phantom.disc, "c2": phantom.c2}
     labels = {

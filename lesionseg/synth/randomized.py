@@ -38,7 +38,7 @@ from lesionseg.transforms.cropping import bounding_box, box_slices, crop_affine,
 #: Probability that the CSF's contrast with the cord fades along the canal
 #: (:func:`~lesionseg.synth.acquisition.csf_contrast_along_canal`).
 P_CSF_FADE = 0.4
-#: Share of whole-field-of-view neck phantoms that reach the top of the spine (C2, the skull base).
+#: Share of neck phantoms (whole fields of view and small ones) that reach the top of the spine (C2, the skull base).
 P_TOP_OF_SPINE = 0.6
 
 
@@ -244,13 +244,14 @@ def whole_fov_anatomy(rng: np.random.Generator, anatomy: Anatomy, region: Region
     if region == "lumbar":
         varied = dataclasses.replace(varied, nerve_roots=_sample_nerve_roots(rng, varied))
     body = sample_body(rng, region, varied.canal_semi_axes_mm, height)  # type: ignore[arg-type]
-    return dataclasses.replace(varied, body=body, top_disc_mm=_top_disc(rng.spawn(1)[0], varied, region))
+    return dataclasses.replace(varied, body=body)
 
 
-def _top_disc(rng: np.random.Generator, anatomy: Anatomy, region: Region) -> float:
-    """Where the C2-C3 disc's upper face lies (:attr:`Anatomy.top_disc_mm`): on 60% of the neck scans, one of the
-    phantom's discs 20 to 70 mm below the top of the field of view (C2 and the skull base above it); else none."""
-    if region != "neck" or rng.random() >= P_TOP_OF_SPINE:
+def _top_disc(rng: np.random.Generator, anatomy: Anatomy, region: Region, p_top_of_spine: float) -> float:
+    """Where the C2-C3 disc's upper face lies (:attr:`Anatomy.top_disc_mm`): on ``p_top_of_spine`` of the neck
+    scans, one of the phantom's discs 20 to 70 mm below the top of the field of view (C2 and the skull base above
+    it); else none."""
+    if region != "neck" or rng.random() >= p_top_of_spine:
         return float("inf")
     return anatomy.disc_top_below(anatomy.fov_mm[2] / 2 - rng.uniform(20.0, 70.0))
 
@@ -292,9 +293,11 @@ def random_phantom(
     p_no_lesion: float = 0.15,
     max_mimics: int = 3,
     p_whole_fov: float = 0.0,
+    p_top_of_spine: float = P_TOP_OF_SPINE,
 ) -> RandomizedPhantom:
     """Draw and render one domain-randomised phantom (see the module docstring); ``p_whole_fov``: probability of
-    a whole field of view (:func:`whole_fov_layout`) with the body around the canal."""
+    a whole field of view (:func:`whole_fov_layout`) with the body around the canal; ``p_top_of_spine``: of a neck
+    phantom reaching the top of the spine (small fields of view are neck ones)."""
     whole = p_whole_fov > 0 and rng.random() < p_whole_fov
     if whole:
         fov, spacing, kind, region, sampled = whole_fov_layout(rng)
@@ -304,11 +307,12 @@ def random_phantom(
     if whole:
         anatomy = whole_fov_anatomy(rng, anatomy, region)
     else:
-        anatomy = vary_anatomy(rng, anatomy)
+        anatomy, region = vary_anatomy(rng, anatomy), "neck"
         spacing, kind = random_spacing(rng)
         if p_whole_fov > 0 and rng.random() < 0.5:  # the neighbours of the canal (vessels, facets, muscles)
             body = sample_body(rng, "neck", anatomy.canal_semi_axes_mm, fov[2])  # type: ignore[arg-type]
             anatomy = dataclasses.replace(anatomy, body=body)
+    anatomy = dataclasses.replace(anatomy, top_disc_mm=_top_disc(rng.spawn(1)[0], anatomy, region, p_top_of_spine))
     table, signed, contrast = random_intensities(rng, p_known_contrast, contrasts)
     offset = tuple(rng.uniform(-15.0, 15.0, size=3))
     scan = acquisition.render(anatomy, table, spacing, offset, subvoxel_mm=1.25 if whole else acquisition.SUBVOXEL_MM,
