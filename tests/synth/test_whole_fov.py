@@ -161,3 +161,33 @@ def test_the_top_of_the_spine_has_c2_above_its_top_disc_and_the_skull_base() -> 
     x, y = np.arange(-30.0, 30.0)[:, None, None], np.arange(-40.0, 40.0)[None, :, None]
     above = anatomy.render(x, y, np.array([[[30.0 + C2_HEIGHT_MM + 20.0]]]))
     assert (above == Tissue.BONE).any() and (above == Tissue.CORD).any()  # the skull base around the brainstem
+
+
+def test_c2_is_labelled_from_the_top_disc_up_to_the_tip_of_the_dens() -> None:
+    from lesionseg.synth.anatomy import C2_HEIGHT_MM, DENS_HEIGHT_MM
+
+    anatomy = dataclasses.replace(_neck(fov=(180.0, 160.0, 200.0)), top_disc_mm=30.0)
+    x, y = np.arange(-30.0, 30.0, 0.5)[:, None, None], np.arange(-40.0, 40.0, 0.5)[None, :, None]
+    z = np.arange(-20.0, 90.0, 1.0)[None, None, :]
+    tissue, c2 = anatomy.render(x, y, z), anatomy.c2(x, y, z)
+    assert (tissue[c2] == Tissue.BONE).all()  # C2 is bone
+    heights = z[0, 0][c2.any(axis=(0, 1))]
+    assert heights.min() == 30.0 and heights.max() == 30.0 + C2_HEIGHT_MM - 1.0
+    area = c2.sum(axis=(0, 1))
+    dens = z[0, 0] >= 30.0 + C2_HEIGHT_MM - DENS_HEIGHT_MM
+    assert area[dens & c2.any(axis=(0, 1))].max() < 0.7 * area[~dens & c2.any(axis=(0, 1))].min()  # the dens: narrower
+    without = dataclasses.replace(anatomy, top_disc_mm=np.inf)
+    assert not without.c2(x, y, z).any()
+
+
+@pytest.mark.parametrize("p_whole_fov", [0.0, 1.0])
+def test_neck_phantoms_reach_the_top_of_the_spine_as_often_as_asked(p_whole_fov: float) -> None:
+    drawn = [random_phantom(np.random.default_rng([5, i]), p_whole_fov=p_whole_fov, p_top_of_spine=1.0)
+             for i in range(2)]
+    for phantom in drawn:
+        if phantom.description["body"] in (None, "neck"):
+            assert phantom.description["top_of_spine"] and phantom.c2.any()
+            z = np.nonzero(phantom.c2)[2]
+            assert not phantom.disc[:, :, z.min() + 1 :].any()  # no disc above C2's lower end
+    never = random_phantom(np.random.default_rng([5, 0]), p_whole_fov=p_whole_fov, p_top_of_spine=0.0)
+    assert not never.description["top_of_spine"] and not never.c2.any()
