@@ -45,6 +45,7 @@ def check(name: str, image_path: Path, reference_path: Path, cascade, models: tu
     assert reference.shape == image.data.shape, reference_path
     cord = cascade.predict_cord(image).mask
     disc_mask, c2_mask = (model.predict_loaded(image).mask for model in models)
+    peaks = find_discs(disc_mask, cord, image.spacing_mm)
     heights, ours = vertebral_levels(disc_mask, c2_mask, cord, image.spacing_mm, labelled=np.ones_like(reference))
     labelled = reference > 0
     correct = float((ours[labelled] == reference[labelled]).mean()) if labelled.any() else float("nan")
@@ -53,8 +54,8 @@ def check(name: str, image_path: Path, reference_path: Path, cascade, models: tu
               for disc in slice_levels(reference).discs}
     _figure(name, image.data, reference, ours, (disc_mask, c2_mask), out / f"{name.replace(' ', '_')}.png")
     return {"scan": name, "labelled_voxels": int(labelled.sum()), "percent_correct": round(100 * correct, 1),
-            "discs_found": len(heights), "disc_error_mm": errors, "c2_slices": find_c2(c2_mask, cord, image.spacing_mm),
-            "disc_peaks": [round(h, 1) for h in find_discs(disc_mask, cord, image.spacing_mm)]}
+            "discs_found": len(heights), "disc_error_mm": errors, "disc_peaks": [round(h, 1) for h in peaks],
+            "c2_below_peak": find_c2(peaks, c2_mask, cord, image.spacing_mm)}
 
 
 def _figure(name: str, image: np.ndarray, reference: np.ndarray, ours: np.ndarray,

@@ -4,13 +4,13 @@ and dens (the C2 model), the anchor that names them.
 On every axial slice with cord, each probability is averaged over a box in front of the cord (near the midline,
 :data:`DISC_BOX_MM`): along the cord the disc profile peaks at each disc, even where the model's discs and vertebral
 bodies run together into one blob. Peaks closer than :data:`MIN_GAP_MM` are one disc; a gap much longer than the
-others (a disc the model missed) gets the missing discs back, evenly spaced. C2 is the longest run of slices whose
-box holds C2 (:data:`C2_PRESENT`); the disc at its lower end is C2-C3 (the C2-C3 disc, the anchor
-Spinal Cord Toolbox's ``sct_label_vertebrae`` uses too), the discs below it are C3-C4, C4-C5 and so on, and the disc
-model's peaks above it (the atlanto-axial joints, C1's anterior arch and the clivus look like discs) are dropped.
-Every axial slice takes the level of the vertebra it lies in: C1 above C2's top (the tip of the dens), C2 down to
-the C2-C3 disc, C3 between the C2-C3 and C3-C4 discs, and so on. Without C2 in the field of view (a thoracic or
-lumbar scan, or a crop below C2) nothing is named: counting from another disc would name every level wrongly.
+others (a disc the model missed) gets the missing discs back, evenly spaced. The discs split the cord into
+vertebrae; C2 is the vertebra whose box holds the most C2 on average (:data:`C2_PRESENT` at least), the disc below
+it is C2-C3 (the anchor Spinal Cord Toolbox's ``sct_label_vertebrae`` uses too), the discs below it C3-C4, C4-C5
+and so on. The disc model's peak above C2, where there is one, is the atlanto-axial joint (SCT's C1-C2 label):
+the cord above it is C1; peaks higher up (C1's arch, the clivus look like discs) are not named. Every axial slice
+takes the level of the vertebra it lies in. Without C2 in the field of view (a thoracic or lumbar scan, or a crop
+below C2) nothing is named: counting from another disc would name every level wrongly.
 
 Arrays are on the canonical (RAS) grid: axis 2 points superior.
 """
@@ -32,10 +32,9 @@ MIN_PROMINENCE = 0.05
 GAP_FACTOR = 1.6
 #: the level above the top disc: 2 = C2 (the top disc is C2-C3)
 TOP_LEVEL = 2
-#: a slice holds C2 when at least this fraction of its box is C2 (C2's body fills about a quarter of it)
-C2_PRESENT = 0.03
-#: the C2-C3 disc is the disc model's disc nearest C2's lower end when one lies this close (mm), else C2's lower end
-ANCHOR_TOLERANCE_MM = 8.0
+#: C2 is in view when the vertebra that holds most C2 has at least this share of its box C2 on average (C2's body
+#: fills about a quarter of the box)
+C2_PRESENT = 0.05
 
 
 def disc_profile(probabilities: np.ndarray, cord: np.ndarray, spacing_mm: tuple[float, float, float]) -> np.ndarray:
@@ -60,38 +59,34 @@ def find_discs(probabilities: np.ndarray, cord: np.ndarray, spacing_mm: tuple[fl
     return _fill_gaps(heights)
 
 
-def find_c2(probabilities: np.ndarray, cord: np.ndarray, spacing_mm: tuple[float, float, float]) -> tuple[int, int] | None:
-    """The lowest and highest slice (axis-2 index) of C2 in front of the cord: the longest run of slices whose box
-    holds C2 (:data:`C2_PRESENT`); None when no slice does."""
-    present = np.flatnonzero(disc_profile(probabilities, cord, spacing_mm) >= C2_PRESENT)
-    if present.size == 0:
+def find_c2(heights: list[float], c2: np.ndarray, cord: np.ndarray, spacing_mm: tuple[float, float, float]) -> int | None:
+    """Which vertebra is C2: the index in ``heights`` (top first) of the disc below the vertebra whose box holds the
+    most C2 on average (0: the vertebra above the top disc); None when none reaches :data:`C2_PRESENT` or there is
+    no disc."""
+    if not heights:
         return None
-    runs = np.split(present, np.flatnonzero(np.diff(present) > 1) + 1)
-    longest = max(runs, key=len)
-    return int(longest[0]), int(longest[-1])
-
-
-def anchored_discs(heights: list[float], c2: tuple[int, int], slice_mm: float) -> list[float]:
-    """The discs from C2-C3 down (top first): C2-C3 is the disc nearest C2's lower end (within
-    :data:`ANCHOR_TOLERANCE_MM`; C2's lower end itself when the disc model found none there); the discs above it
-    are dropped."""
-    bottom = c2[0] - 0.5
-    near = [h for h in heights if abs(h - bottom) * slice_mm <= ANCHOR_TOLERANCE_MM]
-    anchor = min(near, key=lambda h: abs(h - bottom)) if near else bottom
-    return [anchor, *(h for h in heights if (anchor - h) * slice_mm >= MIN_GAP_MM)]
+    profile = disc_profile(c2, cord, spacing_mm)
+    rows = np.flatnonzero(cord.any(axis=(0, 1)))
+    edges = [rows.max() + 0.5, *heights]
+    spans = [profile[int(np.ceil(bottom)) : int(np.floor(top)) + 1] for top, bottom in zip(edges[:-1], edges[1:],
+                                                                                          strict=True)]
+    scores = [float(span.mean()) if span.size else 0.0 for span in spans]
+    best = int(np.argmax(scores))
+    return best if scores[best] >= C2_PRESENT else None
 
 
 def vertebral_levels(discs: np.ndarray, c2: np.ndarray, cord: np.ndarray, spacing_mm: tuple[float, float, float],
                      labelled: np.ndarray | None = None) -> tuple[list[float], np.ndarray]:
-    """The discs from C2-C3 down and the voxels of ``labelled`` (default: the cord) labelled with their level,
-    from the disc and C2 segmentations (masks or probabilities) in front of the cord; no disc and zeros when C2 is
-    not there."""
+    """The discs from C2-C3 down and the voxels of ``labelled`` (default: the cord) labelled with their level, from
+    the disc and C2 segmentations (masks or probabilities) in front of the cord; the disc above C2, when there is
+    one, is C1-C2 (the atlanto-axial joint): C1 above it. No disc and zeros when C2 is not found."""
     labelled = cord if labelled is None else labelled
-    span = find_c2(c2, cord, spacing_mm)
-    if span is None:
+    heights = find_discs(discs, cord, spacing_mm)
+    below = find_c2(heights, c2, cord, spacing_mm)
+    if below is None:
         return [], np.zeros(labelled.shape, dtype=np.int32)
-    heights = anchored_discs(find_discs(discs, cord, spacing_mm), span, spacing_mm[2])
-    return heights, level_map_from_discs(heights, labelled, c1_above=span[1] + 0.5)
+    c1_above = heights[below - 1] if below > 0 else None
+    return heights[below:], level_map_from_discs(heights[below:], labelled, c1_above=c1_above)
 
 
 def level_map_from_discs(heights: list[float], cord: np.ndarray, top_level: int = TOP_LEVEL,

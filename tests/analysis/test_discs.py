@@ -50,23 +50,24 @@ def _c2(shape: tuple[int, int, int], bottom: int, top: int) -> np.ndarray:
     return c2
 
 
-def test_levels_are_named_from_c2_and_the_discs_above_it_are_dropped() -> None:
-    # C2-C3 at 64 (C2 from 66 up to 101), C3-C4 at 46, C4-C5 at 28; two disc-like peaks beside C2 and above it
+def test_levels_are_named_from_c2_and_the_joint_above_it_starts_c1() -> None:
+    # discs at 116 (above the dens), 90 (the atlanto-axial joint), 64 (C2-C3), 46, 28; C2 fills 66..88 and
+    # the model also marks a little of C3
     discs, cord = _spine([116, 90, 64, 46, 28])
-    c2 = _c2(discs.shape, 66, 101)
-    assert find_c2(c2, cord, SPACING) == (66, 101)
+    c2 = _c2(discs.shape, 66, 88) | _c2(discs.shape, 50, 52)
+    assert find_c2(find_discs(discs, cord, SPACING), c2, cord, SPACING) == 2
     heights, levels = vertebral_levels(discs, c2, cord, SPACING)
     np.testing.assert_allclose(heights, [63.5, 45.5, 27.5])
     assert levels[30, 30, 80] == 2 and levels[30, 30, 55] == 3 and levels[30, 30, 40] == 4 and levels[30, 30, 10] == 5
-    assert levels[30, 30, 110] == 1  # above the dens: C1
+    assert levels[30, 30, 95] == 1 and levels[30, 30, 119] == 1  # above the joint: C1
     assert levels[0, 0, 80] == 0  # outside the cord
 
 
-def test_c2_anchors_the_levels_even_where_the_disc_model_missed_c2_c3() -> None:
-    discs, cord = _spine([46, 28])
-    heights, levels = vertebral_levels(discs, _c2(discs.shape, 66, 101), cord, SPACING)
-    np.testing.assert_allclose(heights, [65.5, 45.5, 27.5])
-    assert levels[30, 30, 55] == 3
+def test_c2_above_the_top_disc_names_it_c2_c3() -> None:
+    discs, cord = _spine([46, 28])  # a crop whose top holds C2
+    heights, levels = vertebral_levels(discs, _c2(discs.shape, 50, 119), cord, SPACING)
+    np.testing.assert_allclose(heights, [45.5, 27.5])
+    assert levels[30, 30, 100] == 2 and levels[30, 30, 40] == 3
 
 
 def test_without_c2_nothing_is_named() -> None:
