@@ -17,6 +17,8 @@ Arrays are on the canonical (RAS) grid: axis 2 points superior.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 from scipy.signal import find_peaks
@@ -68,8 +70,7 @@ def find_c2(heights: list[float], c2: np.ndarray, cord: np.ndarray, spacing_mm: 
     profile = disc_profile(c2, cord, spacing_mm)
     rows = np.flatnonzero(cord.any(axis=(0, 1)))
     edges = [rows.max() + 0.5, *heights]
-    spans = [profile[int(np.ceil(bottom)) : int(np.floor(top)) + 1] for top, bottom in zip(edges[:-1], edges[1:],
-                                                                                          strict=True)]
+    spans = [profile[int(np.ceil(bottom)) : int(np.floor(top)) + 1] for top, bottom in pairwise(edges)]
     scores = [float(span.mean()) if span.size else 0.0 for span in spans]
     best = int(np.argmax(scores))
     return best if scores[best] >= C2_PRESENT else None
