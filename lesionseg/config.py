@@ -250,8 +250,8 @@ class SynthConfig(_Section):
     #: the body around the canal (a whole field of view: set ``fov_mm`` to e.g. [220, 220, 110]); None: the
     #: small phantoms' neck ellipse
     body: Literal["neck", "thorax", "lumbar"] | None = None
-    #: the field of view reaches the top of the spine: the C2-C3 disc about 45 mm below the middle of the field
-    #: of view, C2, C1 and the skull base above it; C2 is labelled (``c2-manual``)
+    #: the field of view reaches the top of the spine: the C2-C3 disc about 45 mm below the top of the field of
+    #: view, C2, C1 and the skull base above it; C2 is labelled (``c2-manual``)
     top_of_spine: bool = False
 
     @model_validator(mode="after")

@@ -35,8 +35,8 @@ from lesionseg.synth.contrasts import SIGNED, body_lookup, tissue_lookup
 _CONTRAST_STREAM = {"T2w": 1, "T1w": 2, "PSIR": 3}
 #: Stream id of a subject's body (``synth.body``).
 _BODY_STREAM = 9
-#: ``top_of_spine``: the C2-C3 disc's upper face lies at the first disc this far below the middle of the field of
-#: view (mm)
+#: ``top_of_spine``: the C2-C3 disc's upper face lies at the first disc this far below the top of the field of view
+#: (mm)
 TOP_DISC_DEPTH_MM = 45.0
 
 
