@@ -182,12 +182,10 @@ def test_c2_is_labelled_from_the_top_disc_up_to_the_tip_of_the_dens() -> None:
 
 @pytest.mark.parametrize("p_whole_fov", [0.0, 1.0])
 def test_neck_phantoms_reach_the_top_of_the_spine_as_often_as_asked(p_whole_fov: float) -> None:
-    drawn = [random_phantom(np.random.default_rng([5, i]), p_whole_fov=p_whole_fov, p_top_of_spine=1.0)
-             for i in range(2)]
-    for phantom in drawn:
-        if phantom.description["body"] in (None, "neck"):
-            assert phantom.description["top_of_spine"] and phantom.c2.any()
-            z = np.nonzero(phantom.c2)[2]
-            assert not phantom.disc[:, :, z.min() + 1 :].any()  # no disc above C2's lower end
-    never = random_phantom(np.random.default_rng([5, 0]), p_whole_fov=p_whole_fov, p_top_of_spine=0.0)
+    seed = [5, 2]  # a whole-neck axial stack when p_whole_fov is 1, a small neck phantom when it is 0
+    phantom = random_phantom(np.random.default_rng(seed), p_whole_fov=p_whole_fov, p_top_of_spine=1.0)
+    assert phantom.description["body"] == ("neck" if p_whole_fov else None)
+    assert phantom.description["top_of_spine"] and phantom.c2.any()
+    assert not phantom.disc[:, :, np.nonzero(phantom.c2)[2].min() + 1 :].any()  # no disc above C2's lower end
+    never = random_phantom(np.random.default_rng(seed), p_whole_fov=p_whole_fov, p_top_of_spine=0.0)
     assert not never.description["top_of_spine"] and not never.c2.any()
