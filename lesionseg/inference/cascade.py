@@ -336,10 +336,7 @@ class CascadePredictor:
         box = crop_box_around(cord, image.spacing_mm, DISC_MARGIN_MM) if ready else None
         if box is None:
             return None, None
-        probabilities, _, _ = self.discs.predict_region(image, box)
-        discs = (probabilities >= self.discs.infer.threshold).astype(np.uint8)
-        c2_probabilities, _, _ = self.c2.predict_region(image, box)
-        c2 = (c2_probabilities >= self.c2.infer.threshold).astype(np.uint8)
+        (probabilities, discs), (_, c2) = (_region_mask(model, image, box) for model in (self.discs, self.c2))
         _, levels = vertebral_levels(discs, c2, cord, image.spacing_mm)
         return Prediction(probabilities, discs, image.affine, image.geometry), levels if levels.any() else None
 
@@ -414,3 +411,9 @@ def load_pipeline(
     if fp_model is not None:
         predictor.candidate_filter = FalsePositiveFilter(Predictor.from_model(fp_model, device=device, engine=engine))
     return predictor
+
+
+def _region_mask(model: Predictor, image: LoadedImage, box: Box) -> tuple[np.ndarray, np.ndarray]:
+    """A model's probabilities in ``box`` (zeros elsewhere) and their mask at the model's threshold."""
+    probabilities, _, _ = model.predict_region(image, box)
+    return probabilities, (probabilities >= model.infer.threshold).astype(np.uint8)
