@@ -29,7 +29,7 @@ def load_segmenter(
     cascade: tuple[str | Path, str | Path] | None = None,
     fp_model: str | Path | None = None,
     device: str = "auto",
-    tta: bool = False,
+    tta: bool | None = None,
     engine: str = "auto",
     settings: InferenceSettings | None = None,
 ) -> Segmenter:
@@ -42,7 +42,8 @@ def load_segmenter(
         cascade: (cord model, lesion model) folders, instead.
         fp_model: a false-positive-reduction model folder.
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
-        tta: flip test-time augmentation (8 mirrorings, 8x slower).
+        tta: flip test-time augmentation of the lesion stages (8 mirrorings, 8x slower); None: each model's
+            ``infer.tta`` (on in the shipped default's lesion stages).
         engine: ``auto`` (ONNX Runtime on the CPU when every model folder has its exported ``model.onnx``, as the
             shipped models do; else PyTorch), ``torch`` or ``onnxruntime`` (see ``lesionseg export``).
         settings: user options (threshold, minimum lesion size, overlap, precision, memory budget, ...).

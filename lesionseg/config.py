@@ -151,6 +151,9 @@ class InferConfig(_Section):
     mode: Literal["gaussian", "constant"] = "gaussian"
     threshold: float = Field(0.5, gt=0, lt=1)
     min_lesion_mm3: float = Field(0.0, ge=0)
+    #: flip test-time augmentation by default (the 8 mirrorings averaged, 8x the network time; nnU-Net's default
+    #: too); ``lesionseg infer --tta/--no-tta`` overrides it
+    tta: bool = False
     #: network arithmetic on the CPU: ``fp32``, or ``bf16`` autocast (fast on CPUs with AVX-512 BF16 / AMX)
     precision: Literal["fp32", "bf16"] = "fp32"
     #: working memory (MB) beyond the input and output arrays; a larger image is processed in overlapping slabs

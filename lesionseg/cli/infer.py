@@ -42,7 +42,11 @@ OutputFormatOption = Annotated[
 
 SoftOption = Annotated[bool, typer.Option(help="Also write <stem>_lesionseg-soft.nii.gz probabilities.")]
 
-TtaOption = Annotated[bool, typer.Option(help="Flip test-time augmentation (8 mirrorings, 8x slower).")]
+TtaOption = Annotated[
+    bool | None,
+    typer.Option("--tta/--no-tta", help="Flip test-time augmentation of the lesion stages (8 mirrorings, 8x slower). "
+                 "Default: the model's infer.tta (on in the shipped default)."),
+]
 
 UncertaintyOption = Annotated[bool, typer.Option(help="Write the variance over TTA flips / ensemble members.")]
 
@@ -127,7 +131,7 @@ def infer(
     out: OutOption = Path("lesionseg-output"),
     output_format: OutputFormatOption = "nifti",
     soft: SoftOption = False,
-    tta: TtaOption = False,
+    tta: TtaOption = None,
     uncertainty: UncertaintyOption = False,
     threshold: ThresholdOption = None,
     min_lesion_mm3: MinLesionMm3Option = None,

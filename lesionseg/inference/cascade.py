@@ -228,7 +228,7 @@ class CascadePredictor:
         *,
         device: str = "auto",
         fp_model: str | Path | None = None,
-        tta: bool = False,
+        tta: bool | None = None,
         engine: str = "auto",
         lesion_by_contrast: Mapping[str, str | Path] | None = None,
         localizer_model: str | Path | None = None,
@@ -346,6 +346,8 @@ class CascadePredictor:
         rule = f"lesions > {self.cascade.min_lesion_mm3:g} mm3"
         if self.cascade.min_cord_fraction > 0:
             rule += f" with >= {self.cascade.min_cord_fraction:.0%} of their voxels inside the cord mask"
+        if self.lesion.tta:
+            rule += "; lesion probabilities averaged over the 8 mirrorings (flip TTA)"
         return rule
 
     def lesion_rules(self, mask: np.ndarray, cord: np.ndarray, spacing_mm: tuple[float, float, float]) -> np.ndarray:
@@ -373,7 +375,7 @@ def load_pipeline(
     cascade: tuple[str | Path, str | Path] | None = None,
     fp_model: str | Path | None = None,
     device: str = "auto",
-    tta: bool = False,
+    tta: bool | None = None,
     engine: str = "auto",
 ) -> Predictor | CascadePredictor:
     """The segmenter ``lesionseg infer`` runs: the one place that decides the pipeline's kind.

@@ -97,7 +97,7 @@ class Predictor:
         *,
         device: Any = "cpu",
         metadata: ModelMetadata | dict | None = None,
-        tta: bool = False,
+        tta: bool | None = None,
         settings: InferenceSettings | None = None,
         inferer: Inferer | None = None,
     ) -> None:
@@ -106,8 +106,7 @@ class Predictor:
         #: :class:`~lesionseg.inference.engines.TorchEngine` on ``device``.
         self.members: list[Engine] = [_as_engine(member, device, config) for member in members]
         self.network = self.members[0]
-        #: Flip test-time augmentation (8 mirrorings, averaged).
-        self.tta = tta
+        self._tta = tta
         self.config = config
         #: what the weights were trained for (typed; ``metadata.json``)
         self.metadata = metadata if isinstance(metadata, ModelMetadata) else ModelMetadata.model_validate(metadata or {})
@@ -122,6 +121,12 @@ class Predictor:
     def infer(self) -> InferConfig:
         """The inference settings in force: the model's ``infer`` config with the user's settings applied."""
         return self.settings.infer_config(self.config.infer)
+
+    @property
+    def tta(self) -> bool:
+        """Flip test-time augmentation (8 mirrorings, averaged): the value given, else the settings' and model
+        config's ``infer.tta``."""
+        return self.infer.tta if self._tta is None else self._tta
 
     @property
     def inferer(self) -> Inferer:
@@ -161,7 +166,7 @@ class Predictor:
         path: str | Path | Sequence[str | Path],
         *,
         device: str = "auto",
-        tta: bool = False,
+        tta: bool | None = None,
         engine: EngineName | str = "auto",
     ) -> Predictor:
         """Load a model folder (or a ``best.pt``/``last.pt`` checkpoint) safely; several paths make an ensemble

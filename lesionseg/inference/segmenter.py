@@ -31,8 +31,8 @@ ImageSource = Union[LoadedImage, str, Path, nib.spatialimages.SpatialImage, np.n
 class InferenceSettings:
     """What a user may choose at inference time; None keeps the model's own value.
 
-    ``threshold``, ``overlap``, ``sw_batch_size``, ``precision``, ``memory_budget_mb`` and ``min_lesion_mm3`` are
-    the ``infer`` keys of a model's config; ``min_cord_fraction`` and ``min_lesion_mm3`` also set the cascade's
+    ``threshold``, ``overlap``, ``sw_batch_size``, ``precision``, ``memory_budget_mb``, ``min_lesion_mm3`` and
+    ``tta`` are the ``infer`` keys of a model's config; ``min_cord_fraction`` and ``min_lesion_mm3`` also set the cascade's
     lesion rule. Values are validated against the config's ranges when applied (:meth:`infer_config`).
     """
 
@@ -43,6 +43,7 @@ class InferenceSettings:
     sw_batch_size: int | None = None
     precision: Literal["fp32", "bf16"] | None = None
     memory_budget_mb: float | None = None
+    tta: bool | None = None
 
     def _given(self, keys: tuple[str, ...]) -> dict[str, object]:
         return {key: value for key, value in asdict(self).items() if key in keys and value is not None}
@@ -53,7 +54,8 @@ class InferenceSettings:
         Raises:
             pydantic.ValidationError: a value outside its range (e.g. a threshold of 2).
         """
-        given = self._given(("threshold", "min_lesion_mm3", "overlap", "sw_batch_size", "precision", "memory_budget_mb"))
+        given = self._given(("threshold", "min_lesion_mm3", "overlap", "sw_batch_size", "precision", "memory_budget_mb",
+                             "tta"))
         return InferConfig.model_validate({**base.model_dump(), **given}) if given else base
 
     def cascade_config(self, base: CascadeConfig) -> CascadeConfig:

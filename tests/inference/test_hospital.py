@@ -3,6 +3,7 @@ minimum lesion size; resuming a killed batch with --skip-existing."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -92,6 +93,21 @@ def test_tta_ensemble_and_uncertainty(trained_tiny_model: Path, phantom_dataset:
     uncertainty = nib.load(tmp_path / "sub-001_T2w_lesionseg-uncertainty.nii.gz")
     assert records[0].status == "ok" and uncertainty.get_data_dtype() == np.float32
     assert float(uncertainty.get_fdata().max()) > 0  # flips disagree somewhere
+
+
+def test_tta_by_the_models_config_and_overridden_by_the_user(trained_tiny_model: Path, phantom_dataset: Path) -> None:
+    image = phantom_dataset / "sub-001/anat/sub-001_T2w.nii.gz"
+    plain = Predictor.from_model(trained_tiny_model, device="cpu")
+    by_config = copy.copy(plain)
+    by_config.config = plain.config.model_copy(update={"infer": plain.config.infer.model_copy(update={"tta": True})})
+    assert not plain.tta and by_config.tta
+    flipped = by_config.predict(image)
+    assert flipped.variance is not None  # the 8 mirrorings ran
+    np.testing.assert_allclose(flipped.probabilities, Predictor.from_model(trained_tiny_model, device="cpu", tta=True)
+                               .predict(image).probabilities, atol=1e-5)
+    switched_off = by_config.with_settings(InferenceSettings(tta=False))
+    assert not switched_off.tta and switched_off.predict(image).variance is None
+    assert not Predictor.from_model(trained_tiny_model, device="cpu", tta=False).with_settings(InferenceSettings()).tta
 
 
 def test_minimum_lesion_size(trained_tiny_model: Path, phantom_dataset: Path) -> None:
