@@ -28,6 +28,8 @@ def test_the_default_cascade_is_used_without_a_model(
     for stage, folder in (("cord", trained_tiny_cord_model), ("lesion", trained_tiny_model)):
         shutil.copytree(folder, shelf / DEFAULT_MODEL / stage)
     (shelf / DEFAULT_MODEL / CARD_FILE).write_text("# A test cascade\n\nResearch use only.\n")
+    lesion_config = shelf / DEFAULT_MODEL / "lesion" / "config.yaml"  # TTA on by the model, as in the shipped one
+    lesion_config.write_text(lesion_config.read_text().replace("  tta: false\n", "  tta: true\n", 1))
     monkeypatch.setenv(MODELS_ENV, str(shelf))
     [model] = shipped_models()
     assert model.name == DEFAULT_MODEL and model.stages == ("cord", "lesion") and model.title == "A test cascade"
@@ -44,10 +46,13 @@ def test_the_default_cascade_is_used_without_a_model(
     result = CliRunner().invoke(app, ["infer", str(phantom_dataset / "sub-001"), "--out", str(out), "--no-report"])
     assert result.exit_code == 0, result.output
     assert len(list(out.rglob("*_seg.nii.gz"))) == 3 and len(list(out.rglob("*_lesionseg.nii.gz"))) == 3
+    assert "flip TTA" in (out / "summary.csv").read_text()  # the lesion rule says how the probabilities were made
     by_name = CliRunner().invoke(
-        app, ["infer", str(phantom_dataset / "sub-001"), "--model", DEFAULT_MODEL, "--out", str(tmp_path / "o2"), "--no-report"]
+        app, ["infer", str(phantom_dataset / "sub-001"), "--model", DEFAULT_MODEL, "--out", str(tmp_path / "o2"), "--no-report",
+              "--no-tta"]
     )
     assert by_name.exit_code == 0, by_name.output
+    assert "flip TTA" not in (tmp_path / "o2" / "summary.csv").read_text()  # the user turned it off
 
 
 SHIPPED = shipped_models(models_dir())
