@@ -4,7 +4,7 @@ vary in everything a segmentation should not depend on.
 Each phantom draws, from its own seed:
 
 - anatomy (:func:`~lesionseg.synth.anatomy.sample_anatomy`) with wider variation: cord size, CSF width,
-  cord curvature, grey matter (a third of the time as conspicuous as a faint lesion), field of view (sometimes cropped close to the cord), a tapering conus and nerve
+  cord curvature, grey matter, field of view (sometimes cropped close to the cord), a tapering conus and nerve
   roots in the CSF (neither part of the cord); lesions of varied shape, count and size, and lesion mimics;
 - intensities: either one of the known contrasts (T2w, T1w, PSIR, with their lesion contrasts) or one
   intensity per tissue drawn at random (any contrast, inverted ones included; the cord always differs from
@@ -38,9 +38,6 @@ from lesionseg.transforms.cropping import bounding_box, box_slices, crop_affine,
 #: Probability that the CSF's contrast with the cord fades along the canal
 #: (:func:`~lesionseg.synth.acquisition.csf_contrast_along_canal`).
 P_CSF_FADE = 0.4
-#: Probability that the grey matter stands out from the white matter nearly as much as a lesion does (real T2*w and
-#: MT-weighted scans: a bright butterfly), in either direction; otherwise it is subtler than any lesion.
-P_CONSPICUOUS_GREY_MATTER = 0.35
 #: Share of neck phantoms (whole fields of view and small ones) that reach the top of the spine (C2, the skull base).
 P_TOP_OF_SPINE = 0.6
 
@@ -131,7 +128,7 @@ def random_intensities(
     if rng.random() < p_known_contrast:
         contrast = str(rng.choice(list(contrasts)))
         table = tissue_lookup(contrast, rng, (rng.random(), rng.random()))
-        table[Tissue.GREY_MATTER] = _grey_matter(rng, table, table[Tissue.CORD] * rng.uniform(0.85, 1.2))
+        table[Tissue.GREY_MATTER] = table[Tissue.CORD] * rng.uniform(0.85, 1.2)
         table[Tissue.NERVE_ROOT] = table[Tissue.CORD] * rng.uniform(0.85, 1.15)
         return body_lookup(contrast, table, rng), SIGNED[contrast], contrast
     table = rng.uniform(0.0, 1.0, TABLE_SIZE).astype(np.float32)
@@ -151,22 +148,12 @@ def random_intensities(
     table[Tissue.LESION] = cord + sign * step
     table[Tissue.CORD_MIMIC] = cord + sign * step * rng.uniform(0.3, 0.6)
     table[Tissue.TISSUE_MIMIC] = table[Tissue.LESION]
-    table[Tissue.GREY_MATTER] = max(_grey_matter(rng, table, cord + rng.uniform(-0.08, 0.08)), 0.0)
+    table[Tissue.GREY_MATTER] = max(cord + rng.uniform(-0.08, 0.08), 0.0)  # subtler than any lesion
     table[Tissue.NERVE_ROOT] = max(cord + rng.uniform(-0.1, 0.1), 0.0)  # nerve tissue, as the cord's
     signed = bool(rng.random() < 0.15)
     if signed:  # phase-sensitive: air stays 0, tissues darker than the shift become negative
         table[1:] -= rng.uniform(0.2, 0.6)
     return table, signed, "random"
-
-
-def _grey_matter(rng: np.random.Generator, table: np.ndarray, subtle: float) -> float:
-    """The grey matter's intensity: ``subtle``, or with :data:`P_CONSPICUOUS_GREY_MATTER` 40-90% of the lesions'
-    difference from the cord away from it, towards the lesions' side or the other one (so the butterfly, not
-    a contrast, tells it from a lesion)."""
-    if rng.random() >= P_CONSPICUOUS_GREY_MATTER:
-        return float(subtle)
-    step = table[Tissue.LESION] - table[Tissue.CORD]
-    return float(table[Tissue.CORD] + rng.choice((-1.0, 1.0)) * rng.uniform(0.4, 0.9) * step)
 
 
 def _artefacts(image: np.ndarray, rng: np.random.Generator, signed: bool) -> tuple[np.ndarray, list[str]]:

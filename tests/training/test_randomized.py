@@ -40,7 +40,7 @@ def test_phantoms_are_reproducible_and_varied() -> None:
 
 def test_random_intensities_keep_the_cord_and_lesions_visible() -> None:
     rng = np.random.default_rng(0)
-    kinds, conspicuous = set(), set()
+    kinds = set()
     for _ in range(300):
         table, signed, contrast = random_intensities(rng, p_known_contrast=0.3)
         kinds.add((contrast, signed))
@@ -51,22 +51,11 @@ def test_random_intensities_keep_the_cord_and_lesions_visible() -> None:
             assert (table[Tissue.LESION] - table[Tissue.CORD]) * (table[Tissue.CSF] - table[Tissue.CORD]) > 0
             # mimics in the cord lie between cord and lesion: less conspicuous than lesions
             assert abs(table[Tissue.CORD_MIMIC] - table[Tissue.CORD]) < abs(table[Tissue.LESION] - table[Tissue.CORD])
-        step = table[Tissue.LESION] - table[Tissue.CORD]
-        grey = (table[Tissue.GREY_MATTER] - table[Tissue.CORD]) / step
-        if contrast == "random":
-            assert abs(grey) <= 0.9 + 1e-6  # never as far from the cord as a lesion
-        if abs(grey) >= 0.4:
-            conspicuous.add(np.sign(grey))
-    assert conspicuous == {-1.0, 1.0}  # a grey matter as bright, or as dark, as a faint lesion: not a lesion
     assert {("random", True), ("random", False), ("T2w", False), ("T1w", False), ("PSIR", True)} <= kinds
     # lesions brighter and darker than the cord both occur (as the CSF is brighter or darker)
     tables = [random_intensities(rng, 0.0)[0] for _ in range(50)]
     signs = {np.sign(table[Tissue.LESION] - table[Tissue.CORD]) for table in tables}
     assert len(signs) >= 2
-    # 40% of the grey matters stand out at least 40% as far as the lesions (7% when it was always subtle)
-    tables = [random_intensities(rng, 0.0)[0] for _ in range(300)]
-    shares = [abs(t[Tissue.GREY_MATTER] - t[Tissue.CORD]) >= 0.4 * abs(t[Tissue.LESION] - t[Tissue.CORD]) for t in tables]
-    assert np.mean(shares) >= 0.25
 
 
 def test_known_contrasts_can_be_restricted_to_one() -> None:
