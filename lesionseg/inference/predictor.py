@@ -124,9 +124,11 @@ class Predictor:
 
     @property
     def tta(self) -> bool:
-        """Flip test-time augmentation (8 mirrorings, averaged): the value given, else the settings' and model
-        config's ``infer.tta``."""
-        return self.infer.tta if self._tta is None else self._tta
+        """Flip test-time augmentation (8 mirrorings, averaged): the user's settings, else the value given when
+        loading, else the model config's ``infer.tta``."""
+        if self.settings.tta is not None:
+            return self.settings.tta
+        return self.config.infer.tta if self._tta is None else self._tta
 
     @property
     def inferer(self) -> Inferer:

@@ -32,8 +32,8 @@ class InferenceSettings:
     """What a user may choose at inference time; None keeps the model's own value.
 
     ``threshold``, ``overlap``, ``sw_batch_size``, ``precision``, ``memory_budget_mb``, ``min_lesion_mm3`` and
-    ``tta`` are the ``infer`` keys of a model's config; ``min_cord_fraction`` and ``min_lesion_mm3`` also set the cascade's
-    lesion rule. Values are validated against the config's ranges when applied (:meth:`infer_config`).
+    ``tta`` are the ``infer`` keys of a model's config; ``min_cord_fraction`` and ``min_lesion_mm3`` also set the
+    cascade's lesion rule. Values are validated against the config's ranges when applied (:meth:`infer_config`).
     """
 
     threshold: float | None = None
