@@ -3,7 +3,8 @@
 Per scan: axial slices with a cord mask (of the slices the cord spans: the manual mask's where there is one, the
 whole stack on the whole-neck axial scans, otherwise first to last slice with cord), connected components of the
 cord mask, median tilt-corrected cross-sectional area (mm2), lesions reported (every subject is healthy: each one
-is a false positive), cord Dice between the MToff and MTon scans of one session (same grid), cord Dice against the
+is a false positive; on the errsm30 T2w and T1w crops, whose names declare no contrast, also with the contrast a user
+would declare, i.e. through that contrast's lesion stage), cord Dice between the MToff and MTon scans of one session (same grid), cord Dice against the
 manual mask where there is one (PAM50: also inside the level map's extent) and seconds per scan. A PNG montage per
 scan shows every slice of the acquisition plane with the cord (cyan) and lesion (red) contours: look at each one.
 
@@ -18,7 +19,7 @@ import argparse
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -28,7 +29,7 @@ from lesionseg.evaluation.cord_qc import component_count, cord_coverage, cross_s
 from lesionseg.evaluation.metrics import dice
 from lesionseg.inference.cascade import CascadePredictor, load_pipeline
 from lesionseg.inference.predictor import Predictor
-from lesionseg.io.nifti import load_image, load_label_for, strip_nifti_extension
+from lesionseg.io.nifti import LoadedImage, load_image, load_label_for, strip_nifti_extension
 from lesionseg.io.registry import default_model
 from lesionseg.reporting.figures import acquisition_axis, montage
 from lesionseg.transforms.postprocessing import label_components
@@ -42,6 +43,9 @@ MANUAL = {
     "pam50-small/PAM50_small_t2.nii.gz": "pam50-small/PAM50_small_cord.nii.gz",
 }
 LEVELS = {"pam50-small/PAM50_small_t2.nii.gz": "pam50-small/PAM50_small_levels.nii.gz"}
+#: The contrast a user would declare (``--contrast``) for the crops whose names are not BIDS: these are also run
+#: through that contrast's lesion stage, and its lesions reported beside the general stage's.
+DECLARED = {"sct-errsm30/t2/t2.nii.gz": "T2w", "sct-errsm30/t1/t1w.nii.gz": "T1w"}
 
 
 @dataclass
@@ -61,6 +65,9 @@ class ScanCheck:
     dice_manual: float | None = None
     dice_in_levels: float | None = None
     dice_mt_pair: float | None = None
+    #: with the contrast declared (:data:`DECLARED`): that contrast and the lesions its stage reports
+    declared_contrast: str | None = None
+    lesions_declared: int | None = None
 
 
 def _spanned(cord: np.ndarray, manual: np.ndarray | None, whole_stack: bool) -> int:
@@ -72,8 +79,13 @@ def _spanned(cord: np.ndarray, manual: np.ndarray | None, whole_stack: bool) -> 
     return coverage.with_cord + coverage.gaps
 
 
+def _lesions_declared(pipeline: CascadePredictor, image: LoadedImage, contrast: str) -> int:
+    """Lesions the cascade reports on ``image`` declared as ``contrast`` (``lesionseg infer --contrast``)."""
+    return label_components(pipeline.predict_loaded(replace(image, contrast=contrast)).lesion.mask)[1]
+
+
 def check_scan(pipeline: CascadePredictor, path: Path, name: str, out: Path, manual: Path | None,
-               levels: Path | None) -> tuple[ScanCheck, np.ndarray]:
+               levels: Path | None, contrast: str | None = None) -> tuple[ScanCheck, np.ndarray]:
     """Run the cascade on one scan, measure it and write its montage; returns the figures and the cord mask."""
     started = time.perf_counter()
     image = load_image(path)
@@ -95,6 +107,8 @@ def check_scan(pipeline: CascadePredictor, path: Path, name: str, out: Path, man
     )
     if truth is not None:
         check.dice_manual = round(dice(cord, truth), 3)
+    if contrast is not None:
+        check.declared_contrast, check.lesions_declared = contrast, _lesions_declared(pipeline, image, contrast)
     if levels is not None:
         extent = load_image(levels).data.any(axis=(0, 1))  # vertebral levels 1..N: an image, not a binary label
         check.dice_in_levels = round(dice(cord[:, :, extent], truth[:, :, extent]), 3)
@@ -112,18 +126,18 @@ def check_scan(pipeline: CascadePredictor, path: Path, name: str, out: Path, man
     return check, cord
 
 
-def scans(shared: Path) -> list[tuple[Path, str, Path | None, Path | None]]:
-    """(image, name, manual cord mask, level map) of every scan in the two folders that exist."""
+def scans(shared: Path) -> list[tuple[Path, str, Path | None, Path | None, str | None]]:
+    """(image, name, manual cord mask, level map, declared contrast) of every scan in the two folders that exist."""
     found = []
     fullfov = shared / "real-fullfov"
     for path in sorted(fullfov.glob("*.nii.gz")):
-        found.append((path, strip_nifti_extension(path), None, None))
+        found.append((path, strip_nifti_extension(path), None, None, None))
     real = shared / "real"
     for image, manual in MANUAL.items():
         if (real / image).exists():
             name = image.split("/")[0] + "_" + strip_nifti_extension(image)
             levels = real / LEVELS[image] if image in LEVELS else None
-            found.append((real / image, name, real / manual, levels))
+            found.append((real / image, name, real / manual, levels, DECLARED.get(image)))
     return found
 
 
@@ -138,16 +152,19 @@ def markdown(checks: list[ScanCheck]) -> str:
             manual += f" (in level map: {c.dice_in_levels:.3f})"
         pair = "-" if c.dice_mt_pair is None else f"{c.dice_mt_pair:.3f}"
         csa = "-" if c.median_csa_mm2 is None else f"{c.median_csa_mm2:.0f}"
+        lesions = f"{c.lesions} ({c.lesion_volume_mm3:.0f})"
+        if c.declared_contrast is not None:
+            lesions += f"; as {c.declared_contrast}: {c.lesions_declared}"
         rows.append(f"| {c.scan} | {c.slices_with_cord} / {c.slices_spanned} | {c.components} | {csa} | "
-                    f"{c.lesions} ({c.lesion_volume_mm3:.0f}) | {pair} | {manual} | {c.seconds:.1f} |")
+                    f"{lesions} | {pair} | {manual} | {c.seconds:.1f} |")
     return header + "\n".join(rows) + "\n"
 
 
 def run_checks(pipeline: CascadePredictor, shared: Path, out: Path) -> list[ScanCheck]:
     """:func:`check_scan` on every scan of :func:`scans`, with the MToff / MTon cord Dice of each pair."""
     checks, cords = [], {}
-    for path, name, manual, levels in scans(shared):
-        check, cords[name] = check_scan(pipeline, path, name, out, manual, levels)
+    for path, name, manual, levels, contrast in scans(shared):
+        check, cords[name] = check_scan(pipeline, path, name, out, manual, levels, contrast)
         checks.append(check)
         print(json.dumps(asdict(check)), flush=True)
     for check in checks:

@@ -52,9 +52,13 @@ def test_the_real_scan_exam_measures_a_real_scan(tmp_path: Path) -> None:
     from lesionseg.io.registry import default_model
 
     (tmp_path / "montages").mkdir()
-    check, cord = check_scan(load_pipeline(default_model(), device="cpu"), image, "t2s", tmp_path, manual, None)
+    check, cord = check_scan(load_pipeline(default_model(), device="cpu"), image, "t2s", tmp_path, manual, None,
+                             contrast="T2w")
     assert check.slices_spanned == 9 and check.slices_with_cord == 9 and check.components == 1
     assert check.dice_manual is not None and check.dice_manual > 0.8
     assert 40 < check.median_csa_mm2 < 120  # an adult cervical cord
     assert (tmp_path / "montages" / "t2s.png").stat().st_size > 10_000
     assert "| t2s | 9 / 9 | 1 |" in markdown([check])
+    # the same scan declared as T2w goes through the T2w lesion stage too, reported beside the general stage's
+    assert check.declared_contrast == "T2w" and isinstance(check.lesions_declared, int)
+    assert f"; as T2w: {check.lesions_declared} |" in markdown([check])
