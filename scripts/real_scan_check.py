@@ -4,8 +4,8 @@ Per scan: axial slices with a cord mask (of the slices the cord spans: the manua
 whole stack on the whole-neck axial scans, otherwise first to last slice with cord), connected components of the
 cord mask, median tilt-corrected cross-sectional area (mm2), lesions reported (every subject is healthy: each one
 is a false positive; on the errsm30 T2w and T1w crops, whose names declare no contrast, also with the contrast a user
-would declare, i.e. through that contrast's lesion stage), cord Dice between the MToff and MTon scans of one session (same grid), cord Dice against the
-manual mask where there is one (PAM50: also inside the level map's extent) and seconds per scan. A PNG montage per
+would declare, i.e. through that contrast's lesion stage), cord Dice between the MToff and MTon scans of one session
+(same grid), cord Dice against the manual mask where there is one (PAM50: also inside the level map's extent) and seconds per scan. A PNG montage per
 scan shows every slice of the acquisition plane with the cord (cyan) and lesion (red) contours: look at each one.
 
     python scripts/real_scan_check.py --out runs/real-check [--model lesionseg/models/cascade-synth-v3]
@@ -79,9 +79,11 @@ def _spanned(cord: np.ndarray, manual: np.ndarray | None, whole_stack: bool) -> 
     return coverage.with_cord + coverage.gaps
 
 
-def _lesions_declared(pipeline: CascadePredictor, image: LoadedImage, contrast: str) -> int:
-    """Lesions the cascade reports on ``image`` declared as ``contrast`` (``lesionseg infer --contrast``)."""
-    return label_components(pipeline.predict_loaded(replace(image, contrast=contrast)).lesion.mask)[1]
+def _lesions_declared(pipeline: CascadePredictor, image: LoadedImage, contrast: str, cord: np.ndarray) -> int:
+    """Lesions the cascade reports on ``image`` declared as ``contrast`` (``lesionseg infer --contrast``), around
+    the ``cord`` it already found (the cord stage does not depend on the contrast)."""
+    declared = replace(image, contrast=contrast)
+    return label_components(pipeline.predict_loaded(declared, cord_mask=cord).lesion.mask)[1]
 
 
 def check_scan(pipeline: CascadePredictor, path: Path, name: str, out: Path, manual: Path | None,
@@ -108,7 +110,7 @@ def check_scan(pipeline: CascadePredictor, path: Path, name: str, out: Path, man
     if truth is not None:
         check.dice_manual = round(dice(cord, truth), 3)
     if contrast is not None:
-        check.declared_contrast, check.lesions_declared = contrast, _lesions_declared(pipeline, image, contrast)
+        check.declared_contrast, check.lesions_declared = contrast, _lesions_declared(pipeline, image, contrast, cord)
     if levels is not None:
         extent = load_image(levels).data.any(axis=(0, 1))  # vertebral levels 1..N: an image, not a binary label
         check.dice_in_levels = round(dice(cord[:, :, extent], truth[:, :, extent]), 3)

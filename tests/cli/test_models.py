@@ -48,8 +48,8 @@ def test_the_default_cascade_is_used_without_a_model(
     assert len(list(out.rglob("*_seg.nii.gz"))) == 3 and len(list(out.rglob("*_lesionseg.nii.gz"))) == 3
     assert "flip TTA" in (out / "summary.csv").read_text()  # the lesion rule says how the probabilities were made
     by_name = CliRunner().invoke(
-        app, ["infer", str(phantom_dataset / "sub-001"), "--model", DEFAULT_MODEL, "--out", str(tmp_path / "o2"), "--no-report",
-              "--no-tta"]
+        app, ["infer", str(phantom_dataset / "sub-001"), "--model", DEFAULT_MODEL, "--out", str(tmp_path / "o2"),
+              "--no-report", "--no-tta"]
     )
     assert by_name.exit_code == 0, by_name.output
     assert "flip TTA" not in (tmp_path / "o2" / "summary.csv").read_text()  # the user turned it off

@@ -108,7 +108,8 @@ def test_tta_by_the_models_config_and_overridden_by_the_user(trained_tiny_model:
     switched_off = by_config.with_settings(InferenceSettings(tta=False))
     assert not switched_off.tta and switched_off.predict(image).variance is None
     loaded_with = Predictor.from_model(trained_tiny_model, device="cpu", tta=False)
-    assert not loaded_with.with_settings(InferenceSettings()).tta and loaded_with.with_settings(InferenceSettings(tta=True)).tta
+    assert not loaded_with.with_settings(InferenceSettings()).tta
+    assert loaded_with.with_settings(InferenceSettings(tta=True)).tta
 
 
 def test_minimum_lesion_size(trained_tiny_model: Path, phantom_dataset: Path) -> None:
