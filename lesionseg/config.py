@@ -305,6 +305,9 @@ class RandomizeConfig(_Section):
     #: probability that a neck phantom (whole field of view or small) reaches the top of the spine: C2 above its top
     #: disc (C2-C3), C1 and the skull base (the C2 model's positives)
     p_top_of_spine: float = Field(0.6, ge=0, le=1)
+    #: probability that the cord ends in the field of view (the conus, the cauda equina below it) on a phantom that
+    #: is not a lumbar whole field of view (those always show it)
+    p_conus: float = Field(0.3, ge=0, le=1)
 
 
 class Config(_Section):

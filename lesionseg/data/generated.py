@@ -38,6 +38,7 @@ def generated_subject(
         max_mimics=config.max_mimics,
         p_whole_fov=config.p_whole_fov,
         p_top_of_spine=config.p_top_of_spine,
+        p_conus=config.p_conus,
     )
     masks = {"lesion": phantom.lesion, "cord": phantom.cord, "disc": phantom.disc, "c2": phantom.c2}
     labels = {

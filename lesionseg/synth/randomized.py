@@ -40,6 +40,8 @@ from lesionseg.transforms.cropping import bounding_box, box_slices, crop_affine,
 P_CSF_FADE = 0.4
 #: Share of neck phantoms (whole fields of view and small ones) that reach the top of the spine (C2, the skull base).
 P_TOP_OF_SPINE = 0.6
+#: Share of phantoms whose cord ends in the field of view (the conus, with the cauda equina below it).
+P_CONUS = 0.3
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,9 +65,9 @@ class RandomizedPhantom:
     c2: np.ndarray | None = None
 
 
-def vary_anatomy(rng: np.random.Generator, anatomy: Anatomy) -> Anatomy:
+def vary_anatomy(rng: np.random.Generator, anatomy: Anatomy, p_conus: float = P_CONUS) -> Anatomy:
     """Wider anatomical variation than the standard phantoms: cord size, CSF width, curvature, grey matter,
-    sometimes a conus in the field of view, and nerve roots."""
+    a conus in the field of view on ``p_conus`` of them, and nerve roots."""
     scale = rng.uniform(0.6, 1.3)
     a, b = anatomy.cord_semi_axes_mm
     varied = dataclasses.replace(
@@ -75,7 +77,7 @@ def vary_anatomy(rng: np.random.Generator, anatomy: Anatomy) -> Anatomy:
         centerline_amplitude_mm=tuple(m * rng.uniform(0.0, 2.5) for m in anatomy.centerline_amplitude_mm),
         grey_matter=bool(rng.random() < 0.6),
     )
-    if rng.random() < 0.3:  # the cord ends (conus, tapering over 10 to 30 mm) in the lower part of the view
+    if rng.random() < p_conus:  # the cord ends (conus, tapering over 10 to 30 mm) in the lower part of the view
         start, taper = float(rng.uniform(-0.5, -0.1) * anatomy.fov_mm[2]), float(rng.uniform(10, 30))
         varied = dataclasses.replace(varied, cord_start_mm=start, conus_taper_mm=taper)
     return dataclasses.replace(varied, nerve_roots=_sample_nerve_roots(rng, varied))
@@ -226,10 +228,10 @@ def whole_fov_layout(
     return fov, (size, size, size), kind, region, (1.0, 1.0, 1.0)  # type: ignore[return-value]
 
 
-def whole_fov_anatomy(rng: np.random.Generator, anatomy: Anatomy, region: Region) -> Anatomy:
+def whole_fov_anatomy(rng: np.random.Generator, anatomy: Anatomy, region: Region, p_conus: float = P_CONUS) -> Anatomy:
     """:func:`vary_anatomy` plus what a long field of view of ``region`` holds: vertebrae of the region's height,
     the spine's curvature, the conus with the cauda equina below it (lumbar), and the body around the canal."""
-    varied = vary_anatomy(rng, anatomy)
+    varied = vary_anatomy(rng, anatomy, p_conus)
     height = anatomy.fov_mm[2]
     changes: dict = {"centerline_amplitude_mm": (rng.uniform(0.0, 4.0), rng.uniform(2.0, max(3.0, 0.06 * height))),
                      "centerline_period_mm": (rng.uniform(1.5, 3.0) * height, rng.uniform(1.5, 3.0) * height)}
@@ -294,10 +296,12 @@ def random_phantom(
     max_mimics: int = 3,
     p_whole_fov: float = 0.0,
     p_top_of_spine: float = P_TOP_OF_SPINE,
+    p_conus: float = P_CONUS,
 ) -> RandomizedPhantom:
     """Draw and render one domain-randomised phantom (see the module docstring); ``p_whole_fov``: probability of
     a whole field of view (:func:`whole_fov_layout`) with the body around the canal; ``p_top_of_spine``: of a neck
-    phantom reaching the top of the spine (small fields of view are neck ones)."""
+    phantom reaching the top of the spine (small fields of view are neck ones); ``p_conus``: of a cord that ends in
+    the field of view (:func:`vary_anatomy`; lumbar whole fields of view always show the conus)."""
     whole = p_whole_fov > 0 and rng.random() < p_whole_fov
     if whole:
         fov, spacing, kind, region, sampled = whole_fov_layout(rng)
@@ -305,9 +309,9 @@ def random_phantom(
         fov, sampled = (rng.uniform(36.0, 70.0), rng.uniform(48.0, 80.0), rng.uniform(64.0, 140.0)), (1.0, 1.0, 1.0)
     anatomy = sample_anatomy(rng, fov, max_lesions=max_lesions, p_no_lesion=p_no_lesion, max_mimics=max_mimics)
     if whole:
-        anatomy = whole_fov_anatomy(rng, anatomy, region)
+        anatomy = whole_fov_anatomy(rng, anatomy, region, p_conus)
     else:
-        anatomy, region = vary_anatomy(rng, anatomy), "neck"
+        anatomy, region = vary_anatomy(rng, anatomy, p_conus), "neck"
         spacing, kind = random_spacing(rng)
         if p_whole_fov > 0 and rng.random() < 0.5:  # the neighbours of the canal (vessels, facets, muscles)
             body = sample_body(rng, "neck", anatomy.canal_semi_axes_mm, fov[2])  # type: ignore[arg-type]

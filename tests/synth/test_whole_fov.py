@@ -12,7 +12,7 @@ from lesionseg.synth import acquisition
 from lesionseg.synth.anatomy import sample_anatomy
 from lesionseg.synth.body import sample_body
 from lesionseg.synth.contrasts import body_lookup, tissue_lookup
-from lesionseg.synth.randomized import random_phantom, whole_fov_anatomy, whole_fov_layout
+from lesionseg.synth.randomized import random_phantom, vary_anatomy, whole_fov_anatomy, whole_fov_layout
 from lesionseg.synth.tissues import COMPARTMENT_BASE, Tissue
 
 
@@ -81,6 +81,17 @@ def test_a_lumbar_series_ends_the_cord_at_a_conus_above_the_cauda_equina() -> No
     anatomy = whole_fov_anatomy(rng, sample_anatomy(rng, (40.0, 240.0, 280.0)), "lumbar")
     assert np.isfinite(anatomy.cord_start_mm) and anatomy.conus_taper_mm >= 15
     assert any(root.end_mm[2] < anatomy.cord_start_mm for root in anatomy.nerve_roots)
+
+
+@pytest.mark.parametrize(("p_conus", "expected"), [(0.0, 0), (1.0, 20)])
+def test_p_conus_sets_how_often_the_cord_ends_in_the_field_of_view(p_conus: float, expected: int) -> None:
+    rng = np.random.default_rng(3)
+    ends = [np.isfinite(vary_anatomy(rng, sample_anatomy(rng, (40.0, 56.0, 96.0)), p_conus).cord_start_mm)
+            for _ in range(20)]
+    assert sum(ends) == expected
+    # a lumbar whole field of view shows the conus whatever p_conus says
+    lumbar = whole_fov_anatomy(rng, sample_anatomy(rng, (40.0, 240.0, 280.0)), "lumbar", p_conus=0.0)
+    assert np.isfinite(lumbar.cord_start_mm)
 
 
 def test_wrap_around_folds_the_cut_signal_onto_the_opposite_side() -> None:

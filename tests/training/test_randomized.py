@@ -83,6 +83,9 @@ def test_generated_subjects_are_prepared_and_seeded() -> None:
     np.testing.assert_array_equal(subject[IMAGE_KEY].data, dataset[1][IMAGE_KEY].data)
     with pytest.raises(IndexError):
         dataset[2]
+    conus = {p: json.loads(GeneratedSubjects(RandomizeConfig(p_conus=p), seed=3, count=1, target="cord",
+                                             prepare=prepare)[0]["phantom"])["conus"] for p in (0.0, 1.0)}
+    assert conus == {0.0: False, 1.0: True}  # randomize.p_conus reaches the generator
 
 
 def test_training_on_randomized_phantoms_validates_on_the_dataset(phantom_dataset: Path, tmp_path: Path) -> None:
