@@ -36,7 +36,7 @@ from lesionseg.synth.tissues import COMPARTMENT_BASE, TABLE_SIZE
 from lesionseg.transforms.cropping import bounding_box, box_slices, crop_affine, expand_box
 
 #: Probability that the CSF's contrast with the cord fades along the canal
-#: (:func:`~lesionseg.synth.acquisition.csf_contrast_along_canal`).
+#: (:func:`~lesionseg.synth.acquisition.csf_contrast_along_canal`), on phantoms without a conus.
 P_CSF_FADE = 0.4
 #: Share of neck phantoms (whole fields of view and small ones) that reach the top of the spine (C2, the skull base).
 P_TOP_OF_SPINE = 0.6
@@ -322,7 +322,8 @@ def random_phantom(
     scan = acquisition.render(anatomy, table, spacing, offset, subvoxel_mm=1.25 if whole else acquisition.SUBVOXEL_MM,
                               sampled_fraction=sampled)
     effects: list[str] = []
-    if rng.random() < P_CSF_FADE:
+    # a faded CSF hides where the cord ends: a phantom with a conus keeps its contrast (a learnable label)
+    if rng.random() < P_CSF_FADE and not np.isfinite(anatomy.cord_start_mm):
         faded = acquisition.csf_contrast_along_canal(scan.image, scan.csf_fraction, float(table[Tissue.CORD]),
                                                      float(table[Tissue.CSF]), float(rng.uniform(-0.2, 0.5)), rng)
         scan = dataclasses.replace(scan, image=faded)

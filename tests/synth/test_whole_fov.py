@@ -94,6 +94,15 @@ def test_p_conus_sets_how_often_the_cord_ends_in_the_field_of_view(p_conus: floa
     assert np.isfinite(lumbar.cord_start_mm)
 
 
+def test_the_csf_keeps_its_contrast_where_the_cord_ends_in_view() -> None:
+    def faded(p_conus: float) -> list[bool]:
+        drawn = (random_phantom(np.random.default_rng([7, i]), p_conus=p_conus).description for i in range(8))
+        return ["CSF contrast along the canal" in d["artefacts"] for d in drawn]
+
+    assert any(faded(0.0))  # the CSF fades on some phantoms...
+    assert not any(faded(1.0))  # ...but never hides a conus
+
+
 def test_wrap_around_folds_the_cut_signal_onto_the_opposite_side() -> None:
     image = np.arange(40, dtype=np.float32).reshape(10, 4, 1).repeat(3, axis=2)
     wrapped = acquisition.wrap_around(image, 0, 2)
