@@ -5,10 +5,11 @@ whole stack on the whole-neck axial scans, otherwise first to last slice with co
 cord mask, median tilt-corrected cross-sectional area (mm2), lesions reported (every subject is healthy: each one
 is a false positive; on the errsm30 T2w and T1w crops, whose names declare no contrast, also with the contrast a user
 would declare, i.e. through that contrast's lesion stage), cord Dice between the MToff and MTon scans of one session
-(same grid), cord Dice against the manual mask where there is one (PAM50: also inside the level map's extent) and seconds per scan. A PNG montage per
-scan shows every slice of the acquisition plane with the cord (cyan) and lesion (red) contours: look at each one.
+(same grid), cord Dice against the manual mask where there is one (PAM50: also inside the level map's extent) and
+seconds per scan. A PNG montage per scan shows every slice of the acquisition plane with the cord (cyan) and lesion
+(red) contours: look at each one.
 
-    python scripts/real_scan_check.py --out runs/real-check [--model lesionseg/models/cascade-synth-v3]
+    python scripts/real_scan_check.py --out runs/real-check [--model lesionseg/models/cascade-synth-v4]
 
 Writes ``OUT/results.json``, ``OUT/table.md`` and ``OUT/montages/<scan>.png``.
 """
