@@ -9,7 +9,8 @@
    a known contrast (BIDS suffix or ``--contrast``) to its stage, any other image to the general one.
 4. Evaluation: cord Dice on every real scan in ../shared/data/real (when present); lesion Dice and lesion-wise
    F1 per contrast on the held-out phantoms, with the contrast stages and with the general stage alone; lesion
-   Dice on real scans with implanted lesions.
+   Dice on real scans with implanted lesions; false lesions on lesion-free domain-randomised phantoms (seed 103)
+   and the real-scan exam (scripts/real_scan_check.py).
 5. The model folders are copied to ``lesionseg/models/NAME/{cord,lesion,lesion-T2w,lesion-T1w,lesion-PSIR}/`` with their
    model cards (metrics, SHA-256 of the weights) and a top-level card.
 
@@ -42,7 +43,9 @@ from lesionseg.io.checkpoint import CARD_FILE, CONTRAST_STAGE_PREFIX, bundle_sta
 from lesionseg.io.nifti import load_image, load_label_for, save_image
 from lesionseg.synth.dataset import make_dataset
 from lesionseg.synth.implant import implant_lesions
+from lesionseg.synth.randomized import random_phantom
 from lesionseg.training.trainer import train
+from lesionseg.transforms.postprocessing import label_components
 from real_scan_check import ScanCheck, markdown, run_checks  # scripts/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,6 +64,8 @@ REAL_SCANS = {
 STAGES = ("localizer", "cord", "lesion", "contrast")
 #: Seed of the standard phantoms the contrast stages are fine-tuned on (validation: 100, test: 101).
 FINETUNE_SEED = 102
+#: Seed of the lesion-free domain-randomised phantoms the false lesions are counted on.
+HEALTHY_SEED = 103
 
 
 def general_only(pipeline: CascadePredictor) -> CascadePredictor:
@@ -115,6 +120,25 @@ def phantom_metrics(pipeline: CascadePredictor, test: Path, out: Path) -> dict[s
             "cord_dice": statistics.fmean(i.value("dice") for i in cord_rows),
         }
     return metrics
+
+
+def healthy_false_lesions(pipeline: CascadePredictor, out: Path, count: int, seed: int = HEALTHY_SEED) -> dict:
+    """False lesions of the cascade on ``count`` lesion-free domain-randomised phantoms (lesion mimics kept, a
+    third of them whole fields of view; a phantom of a known contrast is named with its BIDS suffix, so it goes to
+    that contrast's stage): the phantom-side twin of the real-scan exam's count on healthy subjects, scored as
+    MSSEG-2 scores its cases without new lesions (lesions detected, their volume)."""
+    out.mkdir(parents=True, exist_ok=True)
+    lesions, volumes = [], []
+    for index in range(count):
+        phantom = random_phantom(np.random.default_rng([seed, index]), p_no_lesion=1.0, p_whole_fov=0.35)
+        contrast = phantom.description["contrast"]
+        suffix = f"_{contrast}" if contrast in CONTRASTS else ""
+        image = load_image(save_image(phantom.image, phantom.affine, out / f"healthy-{index:02d}{suffix}.nii.gz"))
+        mask = pipeline.predict_loaded(image).lesion.mask
+        lesions.append(label_components(mask)[1])
+        volumes.append(float(mask.sum()) * float(np.prod(image.spacing_mm)))
+    return {"phantoms": count, "with_false_lesion": sum(n > 0 for n in lesions), "false_lesions": sum(lesions),
+            "mean_false_volume_mm3": statistics.fmean(volumes) if volumes else 0.0}
 
 
 def _stage_text(name: str, role: str, finetune_subjects: int) -> tuple[list[str], list[str], str]:
@@ -213,13 +237,21 @@ def _phantom_and_crop_lines(results: dict) -> list[str]:
         alone = general.get(contrast, {}).get("lesion_dice", float("nan"))
         lines.append(f"| {contrast} | {m['images']} | {m['lesion_dice']:.3f} | {m['lesion_dice_images_with_lesions']:.3f} | "
                      f"{m['lesion_f1']:.3f} | {m['cord_dice']:.3f} | {alone:.3f} |")
+    healthy = results.get("healthy_phantoms")
+    if healthy:
+        lines += ["", (f"Lesion-free domain-randomised phantoms (seed {HEALTHY_SEED}, lesion mimics kept): a false lesion "
+                       f"on {healthy['with_false_lesion']} of {healthy['phantoms']} ({healthy['false_lesions']} lesions, "
+                       f"mean {healthy['mean_false_volume_mm3']:.0f} mm3 per phantom).")]
     return lines
 
 
-def evaluate_bundle(bundle: Path, test: Path, out: Path) -> dict:
-    """Every figure of the cards: with the bundle's contrast stages, and with its general lesion stage alone."""
+def evaluate_bundle(bundle: Path, test: Path, out: Path, healthy: int) -> dict:
+    """Every figure of the cards: with the bundle's contrast stages, and with its general lesion stage alone;
+    ``healthy``: lesion-free phantoms to count false lesions on."""
     pipeline = load_pipeline(bundle, device="cpu")
     results: dict = {"phantoms": phantom_metrics(pipeline, test, out / "phantoms")}
+    if healthy:
+        results["healthy_phantoms"] = healthy_false_lesions(pipeline, out / "healthy", healthy)
     if REAL.is_dir() or (REAL.parent / "real-fullfov").is_dir():
         (out / "real-check" / "montages").mkdir(parents=True, exist_ok=True)
         results["real_scan_check"] = [asdict(c) for c in run_checks(pipeline, REAL.parent, out / "real-check")]
@@ -326,6 +358,8 @@ def main() -> None:
     parser.add_argument("--contrasts", nargs="*", default=list(CONTRASTS), help="contrasts given a lesion stage of their own")
     parser.add_argument("--finetune-subjects", type=int, default=20, help="standard phantoms the contrast stages learn from")
     parser.add_argument("--test-subjects", type=int, default=8)
+    parser.add_argument("--healthy-phantoms", type=int, default=24,
+                        help="lesion-free random phantoms the cards count false lesions on (0: none)")
     parser.add_argument("--evaluate", type=Path, default=None, help="only evaluate this bundle (no training)")
     parser.add_argument("--localizer-steps", type=int, default=None, help="default: configs/default_localizer.yaml")
     parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES),
@@ -344,7 +378,7 @@ def main() -> None:
     if not (test / "participants.tsv").is_file():
         make_dataset(test, SynthConfig(subjects=args.test_subjects, seed=101, contrasts=list(CONTRASTS), max_mimics=3))
     if args.evaluate is not None:
-        results = evaluate_bundle(args.evaluate, test, out / "eval")
+        results = evaluate_bundle(args.evaluate, test, out / "eval", args.healthy_phantoms)
         (out / "results.json").write_text(json.dumps(results, indent=2))
         if args.package:  # re-measured cards for the evaluated bundle, its training times and stages kept
             earlier = json.loads((args.evaluate / "results.json").read_text())
@@ -373,7 +407,7 @@ def main() -> None:
     shutil.rmtree(bundle, ignore_errors=True)
     for role, folder in stages.items():
         shutil.copytree(folder, bundle / role)
-    results = evaluate_bundle(bundle, test, out / "eval")
+    results = evaluate_bundle(bundle, test, out / "eval", args.healthy_phantoms)
     results["train_seconds"] = seconds
     (out / "results.json").write_text(json.dumps(results, indent=2))
 

@@ -18,7 +18,7 @@ def test_a_short_run_writes_a_carded_bundle_with_a_contrast_stage(tmp_path: Path
     completed = subprocess.run(
         [sys.executable, str(SCRIPT), "--out", str(tmp_path / "run"), "--models", str(tmp_path / "models"),
          "--name", "smoke", "--localizer-steps", "2", "--cord-steps", "2", "--lesion-steps", "2", "--contrast-steps", "2", "--contrasts", "T1w",
-         "--test-subjects", "1", "--finetune-subjects", "3"],
+         "--test-subjects", "1", "--finetune-subjects", "3", "--healthy-phantoms", "2"],
         capture_output=True, encoding="utf-8", errors="replace", timeout=900,
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
@@ -38,5 +38,9 @@ def test_a_short_run_writes_a_carded_bundle_with_a_contrast_stage(tmp_path: Path
     for key in ("phantoms", "phantoms_general"):
         assert set(results[key]) == {"T2w", "T1w", "PSIR"}
         assert all(0.0 <= m["lesion_dice"] <= 1.0 for m in results[key].values())
+    healthy = results["healthy_phantoms"]  # false lesions counted on lesion-free phantoms
+    assert healthy["phantoms"] == 2 and healthy["with_false_lesion"] <= min(2, healthy["false_lesions"])
+    assert (healthy["mean_false_volume_mm3"] > 0) == (healthy["with_false_lesion"] > 0)
+    assert "Lesion-free domain-randomised phantoms" in (bundle / CARD_FILE).read_text()
     assert set(results["train_seconds"]) == {"localizer", "cord", "lesion", "lesion-T1w", "total"}
     assert list(load_pipeline(bundle, device="cpu").lesion_by_contrast) == ["T1w"]
