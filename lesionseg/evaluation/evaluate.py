@@ -29,6 +29,11 @@ SUMMARY_FIELDS = (
     "dice", "jaccard", "precision", "recall", "specificity", "hd95_mm", "assd_mm",
     "abs_volume_diff_mm3", "rel_volume_diff", "lesions_pred", "lesions_gt",
 )
+#: Summaries split by the ground truth (a lesion-free image's Dice is 0 or 1, whatever the size of its false
+#: lesions): Dice over the images with lesions; over the lesion-free ones, as MSSEG-2 scores its cases without new
+#: lesions, the share with any predicted lesion, the predicted lesions and their volume.
+SPLIT_SUMMARY = ("dice_images_with_lesions", "lesion_free_with_false_lesion", "lesion_free_false_lesions",
+                 "lesion_free_false_volume_mm3")
 #: Lesion-wise metrics summarised per set of rules, as ``<rules>_<field>``.
 LESION_SUMMARY_FIELDS = ("sensitivity", "ppv", "f1", "fp_pred", "fn_gt")
 #: Rules applied by default: both presets.
@@ -110,13 +115,30 @@ def metric_names(rules: tuple[LesionRules, ...] = DEFAULT_RULES) -> list[str]:
     return [*SUMMARY_FIELDS, *(f"{rule.name}_{field}" for rule in rules for field in LESION_SUMMARY_FIELDS)]
 
 
+def _stats(values: list[float]) -> dict[str, float]:
+    return {"mean": statistics.fmean(values), "median": statistics.median(values), "n": len(values)}
+
+
+def _by_ground_truth(images: list[ImageEvaluation]) -> dict[str, list[float]]:
+    """The figures that depend on whether the ground truth has lesions (:data:`SPLIT_SUMMARY`)."""
+    evaluated = [image.metrics for image in images if image.metrics is not None]
+    free = [m for m in evaluated if m.lesions_gt == 0]
+    return {
+        "dice_images_with_lesions": [m.dice for m in evaluated if m.lesions_gt > 0],
+        "lesion_free_with_false_lesion": [float(m.lesions_pred > 0) for m in free],
+        "lesion_free_false_lesions": [float(m.lesions_pred) for m in free],
+        "lesion_free_false_volume_mm3": [m.volume_pred_mm3 for m in free],
+    }
+
+
 def _summarise(images: list[ImageEvaluation], rules: tuple[LesionRules, ...]) -> dict[str, dict[str, float]]:
     summary: dict[str, dict[str, float]] = {}
     for name in metric_names(rules):
         values = [i.value(name) for i in images]
         values = [v for v in values if v is not None and not math.isnan(v)]
         if values:
-            summary[name] = {"mean": statistics.fmean(values), "median": statistics.median(values), "n": len(values)}
+            summary[name] = _stats(values)
+    summary.update({name: _stats(values) for name, values in _by_ground_truth(images).items() if values})
     return summary
 
 

@@ -56,3 +56,20 @@ def test_no_pairs_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "pred").mkdir()
     with pytest.raises(InputError, match="no prediction"):
         evaluate_folder(tmp_path / "pred", tmp_path / "gt")
+
+
+def test_lesion_free_images_are_summarised_apart(tmp_path: Path) -> None:
+    lesion = np.zeros((8, 8, 8))
+    lesion[2:4, 2:4, 2:4] = 1
+    false = np.zeros((8, 8, 8))
+    false[6, 6, 6] = 1
+    _save(tmp_path / "gt/sub-01_T2w_lesion-manual.nii.gz", lesion)
+    _save(tmp_path / "pred/sub-01_T2w_lesionseg.nii.gz", lesion)
+    for subject, prediction in (("02", false), ("03", np.zeros((8, 8, 8)))):  # two healthy subjects, one false lesion
+        _save(tmp_path / f"gt/sub-{subject}_T2w_lesion-manual.nii.gz", np.zeros((8, 8, 8)))
+        _save(tmp_path / f"pred/sub-{subject}_T2w_lesionseg.nii.gz", prediction)
+    summary = evaluate_folder(tmp_path / "pred", tmp_path / "gt").summary
+    assert summary["dice_images_with_lesions"] == {"mean": 1.0, "median": 1.0, "n": 1}
+    assert summary["lesion_free_with_false_lesion"]["mean"] == 0.5 and summary["lesion_free_with_false_lesion"]["n"] == 2
+    assert summary["lesion_free_false_lesions"]["mean"] == 0.5
+    assert summary["lesion_free_false_volume_mm3"]["mean"] == 1.0  # one 1 x 1 x 2 mm voxel over two images
