@@ -29,11 +29,6 @@ SUMMARY_FIELDS = (
     "dice", "jaccard", "precision", "recall", "specificity", "hd95_mm", "assd_mm",
     "abs_volume_diff_mm3", "rel_volume_diff", "lesions_pred", "lesions_gt",
 )
-#: Summaries split by the ground truth (a lesion-free image's Dice is 0 or 1, whatever the size of its false
-#: lesions): Dice over the images with lesions; over the lesion-free ones, as MSSEG-2 scores its cases without new
-#: lesions, the share with any predicted lesion, the predicted lesions and their volume.
-SPLIT_SUMMARY = ("dice_images_with_lesions", "lesion_free_with_false_lesion", "lesion_free_false_lesions",
-                 "lesion_free_false_volume_mm3")
 #: Lesion-wise metrics summarised per set of rules, as ``<rules>_<field>``.
 LESION_SUMMARY_FIELDS = ("sensitivity", "ppv", "f1", "fp_pred", "fn_gt")
 #: Rules applied by default: both presets.
@@ -120,7 +115,9 @@ def _stats(values: list[float]) -> dict[str, float]:
 
 
 def _by_ground_truth(images: list[ImageEvaluation]) -> dict[str, list[float]]:
-    """The figures that depend on whether the ground truth has lesions (:data:`SPLIT_SUMMARY`)."""
+    """Summaries split by the ground truth (a lesion-free image's Dice is 0 or 1, whatever the size of its false
+    lesions): Dice over the images with lesions; over the lesion-free ones, as MSSEG-2 scores its cases without new
+    lesions, the share with any predicted lesion, the predicted lesions and their volume."""
     evaluated = [image.metrics for image in images if image.metrics is not None]
     free = [m for m in evaluated if m.lesions_gt == 0]
     return {
