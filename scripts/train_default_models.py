@@ -45,7 +45,6 @@ from lesionseg.synth.dataset import make_dataset
 from lesionseg.synth.implant import implant_lesions
 from lesionseg.synth.randomized import random_phantom
 from lesionseg.training.trainer import train
-from lesionseg.transforms.postprocessing import label_components
 from real_scan_check import ScanCheck, markdown, run_checks  # scripts/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,8 +134,9 @@ def healthy_false_lesions(pipeline: CascadePredictor, out: Path, count: int, see
         suffix = f"_{contrast}" if contrast in CONTRASTS else ""
         image = load_image(save_image(phantom.image, phantom.affine, out / f"healthy-{index:02d}{suffix}.nii.gz"))
         mask = pipeline.predict_loaded(image).lesion.mask
-        lesions.append(label_components(mask)[1])
-        volumes.append(float(mask.sum()) * float(np.prod(image.spacing_mm)))
+        found = voxel_metrics(mask, np.zeros_like(mask), image.spacing_mm)  # against an empty truth: all false
+        lesions.append(found.lesions_pred)
+        volumes.append(found.volume_pred_mm3)
     return {"phantoms": count, "with_false_lesion": sum(n > 0 for n in lesions), "false_lesions": sum(lesions),
             "mean_false_volume_mm3": statistics.fmean(volumes) if volumes else 0.0}
 
