@@ -234,6 +234,7 @@ def _default_acquisitions() -> dict[str, AcquisitionConfig]:
         "T2w": AcquisitionConfig(spacing_mm=(3.0, 0.8, 0.8)),  # sagittal, thick LR slices
         "T1w": AcquisitionConfig(spacing_mm=(1.0, 1.0, 1.0)),  # 3D MPRAGE
         "PSIR": AcquisitionConfig(spacing_mm=(0.7, 0.7, 3.0)),  # axial, thick SI slices
+        "T2starw": AcquisitionConfig(spacing_mm=(0.5, 0.5, 5.0)),  # axial gradient echo, thick SI slices
     }
 
 

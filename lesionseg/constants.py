@@ -12,7 +12,7 @@ from __future__ import annotations
 CANONICAL_AXCODES: tuple[str, str, str] = ("R", "A", "S")
 
 #: Contrasts the phantom generator knows, in BIDS suffix spelling.
-CONTRASTS: tuple[str, ...] = ("T2w", "T1w", "PSIR")
+CONTRASTS: tuple[str, ...] = ("T2w", "T1w", "PSIR", "T2starw")
 
 #: BIDS suffixes of anatomical contrasts, recognised at the end of a file name (``sub-01_PSIR.nii.gz``).
 ANATOMICAL_SUFFIXES: tuple[str, ...] = (

@@ -9,7 +9,7 @@ would declare, i.e. through that contrast's lesion stage), cord Dice between the
 seconds per scan. A PNG montage per scan shows every slice of the acquisition plane with the cord (cyan) and lesion
 (red) contours: look at each one.
 
-    python scripts/real_scan_check.py --out runs/real-check [--model lesionseg/models/cascade-synth-v4]
+    python scripts/real_scan_check.py --out runs/real-check [--model lesionseg/models/cascade-synth-v5]
 
 Writes ``OUT/results.json``, ``OUT/table.md`` and ``OUT/montages/<scan>.png``.
 """
@@ -46,7 +46,9 @@ MANUAL = {
 LEVELS = {"pam50-small/PAM50_small_t2.nii.gz": "pam50-small/PAM50_small_levels.nii.gz"}
 #: The contrast a user would declare (``--contrast``) for the crops whose names are not BIDS: these are also run
 #: through that contrast's lesion stage, and its lesions reported beside the general stage's.
-DECLARED = {"sct-errsm30/t2/t2.nii.gz": "T2w", "sct-errsm30/t1/t1w.nii.gz": "T1w"}
+DECLARED = {
+    "sct-errsm30/t2/t2.nii.gz": "T2w", "sct-errsm30/t1/t1w.nii.gz": "T1w", "sct-errsm30/t2s/t2s.nii.gz": "T2starw",
+}
 
 
 @dataclass

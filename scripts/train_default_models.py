@@ -4,14 +4,16 @@
    the held-out test (seed 101); no training image is ever written: both models train on domain-randomised
    phantoms generated on the fly (configs/default_cord.yaml, configs/default_lesion.yaml, ``randomize``).
 2. The cord model trains, then the general lesion model (validated inside the crops of the new cord model).
-3. One lesion stage per contrast (T2w, T1w, PSIR): the general lesion model fine-tuned on standard phantoms of
-   that contrast (seed 102, written once; configs/default_lesion_contrast.yaml). The cascade gives an image of
-   a known contrast (BIDS suffix or ``--contrast``) to its stage, any other image to the general one.
+3. One lesion stage per contrast: for T2w, T1w and PSIR the general lesion model fine-tuned on standard phantoms
+   of that contrast (seed 102, written once; configs/default_lesion_contrast.yaml); for T2starw, whose grey
+   matter is as bright as a faint lesion and which standard phantoms do not render, on domain-randomised phantoms
+   of that contrast (configs/default_lesion_contrast_randomized.yaml). The cascade gives an image of a known
+   contrast (BIDS suffix or ``--contrast``) to its stage, any other image to the general one.
 4. Evaluation: cord Dice on every real scan in ../shared/data/real (when present); lesion Dice and lesion-wise
    F1 per contrast on the held-out phantoms, with the contrast stages and with the general stage alone; lesion
    Dice on real scans with implanted lesions; false lesions on lesion-free domain-randomised phantoms (seed 103)
    and the real-scan exam (scripts/real_scan_check.py).
-5. The model folders are copied to ``lesionseg/models/NAME/{cord,lesion,lesion-T2w,lesion-T1w,lesion-PSIR}/`` with their
+5. The model folders are copied to ``lesionseg/models/NAME/{cord,lesion,lesion-<contrast>}/`` with their
    model cards (metrics, SHA-256 of the weights) and a top-level card.
 
 Fixed seeds throughout; on 2 CPU cores the defaults take about 30 minutes::
@@ -56,13 +58,16 @@ REAL = ROOT.parent / "shared" / "data" / "real"
 REAL_SCANS = {
     "T2w (sct errsm30 t2)": ("sct-errsm30/t2/t2.nii.gz", "sct-errsm30/t2/t2_seg-manual.nii.gz", 1.6, "T2w"),
     "T1w (sct errsm30 t1)": ("sct-errsm30/t1/t1w.nii.gz", "sct-errsm30/t1/t1w_seg-manual.nii.gz", 0.75, "T1w"),
-    "T2*w axial 7.5 mm (sct errsm30 t2s)": ("sct-errsm30/t2s/t2s.nii.gz", "sct-errsm30/t2s/t2s_seg.nii.gz", 1.6, None),
+    "T2*w axial 7.5 mm (sct errsm30 t2s)": ("sct-errsm30/t2s/t2s.nii.gz", "sct-errsm30/t2s/t2s_seg.nii.gz", 1.6, "T2starw"),
     "PAM50 T2 template": ("pam50-small/PAM50_small_t2.nii.gz", "pam50-small/PAM50_small_cord.nii.gz", 1.6, "T2w"),
 }
 #: The stages the script trains, in order.
 STAGES = ("localizer", "cord", "lesion", "contrast")
 #: Seed of the standard phantoms the contrast stages are fine-tuned on (validation: 100, test: 101).
 FINETUNE_SEED = 102
+#: Contrasts whose stage fine-tunes on domain-randomised phantoms of that contrast (grey matter included), not on
+#: the standard phantoms (configs/default_lesion_contrast_randomized.yaml).
+RANDOMIZED_CONTRASTS = ("T2starw",)
 #: Seed of the lesion-free domain-randomised phantoms the false lesions are counted on.
 HEALTHY_SEED = 103
 
@@ -160,11 +165,17 @@ def _stage_text(name: str, role: str, finetune_subjects: int) -> tuple[list[str]
         return [f"Stage 1 (spinal cord) of the default lesionseg cascade `{name}`."], randomized, "default_cord.yaml"
     if role == "lesion":
         what = [f"Stage 2 (MS lesions inside a crop around the cord) of the default lesionseg cascade `{name}`, for",
-                "images of any contrast without a stage of their own (e.g. T2*w, or a file whose contrast is unknown)."]
+                "images of any contrast without a stage of their own (e.g. an MT-weighted scan, or a file whose contrast is unknown)."]
         return what, randomized, "default_lesion.yaml"
     contrast = role.removeprefix(CONTRAST_STAGE_PREFIX)
     what = [f"Stage 2 (MS lesions inside a crop around the cord) of the default lesionseg cascade `{name}`, for {contrast}",
             f"images: the cascade picks it when the file's BIDS suffix is `_{contrast}` or `--contrast {contrast}` is given."]
+    if contrast in RANDOMIZED_CONTRASTS:
+        data = ["- Data: starts from `lesion/` (the domain-randomised general stage), fine-tuned on domain-randomised",
+                f"  phantoms of the {contrast} contrast only (grey matter on 60% of them, as bright as on real scans;",
+                f"  lesion mimics); validated on standard {contrast} phantoms (seed {FINETUNE_SEED}); no real scan and",
+                "  no patient data."]
+        return what, data, "default_lesion_contrast_randomized.yaml"
     data = [f"- Data: starts from `lesion/` (the domain-randomised general stage), fine-tuned on {finetune_subjects} standard",
             f"  {contrast} phantoms (`lesionseg.synth.dataset`, seed {FINETUNE_SEED}, lesion mimics included; 20% of them",
             "  validate) with TorchIO augmentation; no real scan and no patient data."]
@@ -296,9 +307,11 @@ def train_stages(args: argparse.Namespace, val: Path, finetune: Path, out: Path)
     for contrast in args.contrasts if "contrast" in args.stages else []:
         overrides = [f"data.contrasts=[{contrast}]", f"transfer.init_from={general}", f"cascade.cord_model={cord}"]
         overrides += [f"train.steps={args.contrast_steps}"] if args.contrast_steps else []
+        if contrast in RANDOMIZED_CONTRASTS:
+            overrides.append(f"randomize.contrasts=[{contrast}]")
         role = f"{CONTRAST_STAGE_PREFIX}{contrast}"
-        trained[role] = train(load_config(CONFIGS / "default_lesion_contrast.yaml", overrides), data_root=finetune,
-                              run_dir=out / role)
+        config_file = "default_lesion_contrast_randomized.yaml" if contrast in RANDOMIZED_CONTRASTS else "default_lesion_contrast.yaml"
+        trained[role] = train(load_config(CONFIGS / config_file, overrides), data_root=finetune, run_dir=out / role)
     return trained
 
 
@@ -317,8 +330,9 @@ def package(args: argparse.Namespace, bundle: Path, results: dict, seconds: dict
                                                      args.finetune_subjects, reused))
     contrasts = [role.removeprefix(CONTRAST_STAGE_PREFIX) for role in stages if role.startswith(CONTRAST_STAGE_PREFIX)]
     contrast_note = (
-        f" `lesion-<contrast>/` ({', '.join(contrasts)}) are `lesion/` fine-tuned on standard phantoms of one"
-        " contrast; the cascade gives an image of that contrast (BIDS suffix or `--contrast`) to its stage."
+        f" `lesion-<contrast>/` ({', '.join(contrasts)}) are `lesion/` fine-tuned on phantoms of one contrast"
+        " (standard ones; domain-randomised ones for T2starw); the cascade gives an image of that contrast (BIDS"
+        " suffix or `--contrast`) to its stage."
         if contrasts else ""
     )
     trained = [role for role in stages if role not in results.get("reused_stages", [])]

@@ -40,6 +40,7 @@ def tiny_synth_config(**changes) -> SynthConfig:
             "T2w": AcquisitionConfig(spacing_mm=(3.0, 1.0, 1.0)),
             "T1w": AcquisitionConfig(spacing_mm=(1.5, 1.5, 1.5)),
             "PSIR": AcquisitionConfig(spacing_mm=(1.0, 1.0, 3.0)),
+            "T2starw": AcquisitionConfig(spacing_mm=(1.0, 1.0, 3.0)),
         },
     )
     values.update(changes)

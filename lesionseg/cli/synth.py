@@ -14,7 +14,7 @@ from lesionseg.cli.common import handle_errors
 def synth(
     out: Annotated[Path, typer.Argument(help="Folder to write the BIDS dataset to.", file_okay=False)],
     subjects: Annotated[int, typer.Option("--subjects", "-n", min=1, help="Number of subjects.")] = 8,
-    contrasts: Annotated[str, typer.Option(help="Comma-separated contrasts: T2w, T1w, PSIR.")] = "T2w",
+    contrasts: Annotated[str, typer.Option(help="Comma-separated contrasts: T2w, T1w, PSIR, T2starw.")] = "T2w",
     seed: Annotated[int, typer.Option(help="Random seed; same seed, same dataset.")] = 0,
     config: Annotated[
         Path | None, typer.Option(exists=True, dir_okay=False, help="YAML config; its 'synth' section is used.")

@@ -3,6 +3,10 @@
 - T2w: CSF bright, cord grey, lesions hyperintense.
 - T1w (MPRAGE): CSF dark, cord brighter than CSF, lesions hypointense and faint.
 - PSIR: signed (phase-sensitive real) values: CSF negative (dark), cord positive, lesions darker than cord.
+- T2starw (axial multi-echo gradient echo, e.g. MEDIC / MERGE): CSF bright but less than on T2w, grey matter clearly
+  brighter than white matter, lesions hyperintense. On the real T2*w of ``../shared/data/real/sct-errsm30`` (inside
+  its manual cord mask, slice by slice) the grey matter (90th-98th percentile) is 1.27-1.33 times the white matter
+  (20th percentile) and the CSF around the cord about 1.65 times: hence cord 0.58 against CSF 1.0 here.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ TISSUE_MEANS: dict[str, dict[Tissue, float]] = {
     "T2w": {Tissue.AIR: 0.0, Tissue.SOFT: 0.14, Tissue.BONE: 0.20, Tissue.DISC: 0.50, Tissue.CSF: 1.0, Tissue.CORD: 0.38},
     "T1w": {Tissue.AIR: 0.0, Tissue.SOFT: 0.55, Tissue.BONE: 0.48, Tissue.DISC: 0.35, Tissue.CSF: 0.12, Tissue.CORD: 0.75},
     "PSIR": {Tissue.AIR: 0.0, Tissue.SOFT: 0.35, Tissue.BONE: 0.30, Tissue.DISC: 0.10, Tissue.CSF: -0.55, Tissue.CORD: 0.60},
+    "T2starw": {Tissue.AIR: 0.0, Tissue.SOFT: 0.22, Tissue.BONE: 0.15, Tissue.DISC: 0.55, Tissue.CSF: 1.0, Tissue.CORD: 0.58},
 }
 
 #: Lesion intensity range per contrast, as a multiple of the cord intensity.
@@ -23,6 +28,7 @@ LESION_RANGE: dict[str, tuple[float, float]] = {
     "T2w": (1.55, 1.95),  # hyperintense
     "T1w": (0.78, 0.90),  # faintly hypointense
     "PSIR": (0.25, 0.55),  # darker than cord
+    "T2starw": (1.4, 1.7),  # hyperintense, brighter than the grey matter
 }
 
 #: Intensity range of faint in-cord lesion mimics, as a multiple of the cord intensity (between cord and lesion).
@@ -30,6 +36,14 @@ CORD_MIMIC_RANGE: dict[str, tuple[float, float]] = {
     "T2w": (1.2, 1.4),
     "T1w": (0.90, 0.95),
     "PSIR": (0.65, 0.85),
+    "T2starw": (1.1, 1.2),
+}
+
+#: Grey-matter intensity range per contrast, as a multiple of the cord (white matter) intensity, for the phantoms
+#: whose anatomy renders the grey matter (the domain-randomised ones): on T2starw it is as conspicuous as on real
+#: gradient-echo scans (see above); the other contrasts keep a range around the cord's.
+GREY_MATTER_RANGE: dict[str, tuple[float, float]] = {
+    "T2w": (0.85, 1.2), "T1w": (0.85, 1.2), "PSIR": (0.85, 1.2), "T2starw": (1.2, 1.38),
 }
 
 #: Whole-field-of-view tissues per contrast: (low, high) range of each, drawn per image. Fat is bright on T1w and
@@ -42,10 +56,12 @@ BODY_RANGES: dict[str, dict[Tissue, tuple[float, float]]] = {
             Tissue.VESSEL_DARK: (0.0, 0.08), Tissue.VESSEL_BRIGHT: (0.6, 1.0)},
     "PSIR": {Tissue.FAT: (0.6, 0.8), Tissue.MUSCLE: (0.15, 0.3), Tissue.SKIN: (0.3, 0.5),
              Tissue.VESSEL_DARK: (-0.1, 0.05), Tissue.VESSEL_BRIGHT: (0.4, 0.7)},
+    "T2starw": {Tissue.FAT: (0.1, 0.6), Tissue.MUSCLE: (0.1, 0.25), Tissue.SKIN: (0.2, 0.5),  # fat: water excitation
+                Tissue.VESSEL_DARK: (0.0, 0.05), Tissue.VESSEL_BRIGHT: (0.6, 1.0)},
 }
 
 #: Whether a contrast is a magnitude image (Rician noise, non-negative) or signed (Gaussian noise).
-SIGNED: dict[str, bool] = {"T2w": False, "T1w": False, "PSIR": True}
+SIGNED: dict[str, bool] = {"T2w": False, "T1w": False, "PSIR": True, "T2starw": False}
 
 
 def tissue_lookup(contrast: str, rng: np.random.Generator, mimic_levels: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:

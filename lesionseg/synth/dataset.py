@@ -32,7 +32,7 @@ from lesionseg.synth.body import sample_body
 from lesionseg.synth.contrasts import SIGNED, body_lookup, tissue_lookup
 
 #: Stable per-contrast stream ids for seeding (independent of the order contrasts are asked for).
-_CONTRAST_STREAM = {"T2w": 1, "T1w": 2, "PSIR": 3}
+_CONTRAST_STREAM = {"T2w": 1, "T1w": 2, "PSIR": 3, "T2starw": 4}
 #: Stream id of a subject's body (``synth.body``).
 _BODY_STREAM = 9
 #: ``top_of_spine``: the C2-C3 disc's upper face lies at the first disc this far below the top of the field of view

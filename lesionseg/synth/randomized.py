@@ -6,9 +6,9 @@ Each phantom draws, from its own seed:
 - anatomy (:func:`~lesionseg.synth.anatomy.sample_anatomy`) with wider variation: cord size, CSF width,
   cord curvature, grey matter, field of view (sometimes cropped close to the cord), a tapering conus and nerve
   roots in the CSF (neither part of the cord); lesions of varied shape, count and size, and lesion mimics;
-- intensities: either one of the known contrasts (T2w, T1w, PSIR, with their lesion contrasts) or one
-  intensity per tissue drawn at random (any contrast, inverted ones included; the cord always differs from
-  its CSF, lesions from the cord, brighter or darker), optionally signed as in PSIR;
+- intensities: either one of the known contrasts (T2w, T1w, PSIR, T2starw, with their lesion and grey-matter
+  contrasts) or one intensity per tissue drawn at random (any contrast, inverted ones included; the cord always
+  differs from its CSF, lesions from the cord, brighter or darker), optionally signed as in PSIR;
 - resolution: isotropic, thick sagittal or thick axial slices, rendered with partial volume;
 - artefacts: CSF whose contrast with the cord fades along the canal (flow, a narrow canal), tissue texture,
   bias field, Rician or Gaussian noise of a random level, and sometimes motion, ghosting, blur and gamma (TorchIO).
@@ -31,7 +31,7 @@ from lesionseg.constants import CONTRASTS
 from lesionseg.synth import acquisition
 from lesionseg.synth.anatomy import Anatomy, NerveRoot, Tissue, sample_anatomy
 from lesionseg.synth.body import Region, sample_body
-from lesionseg.synth.contrasts import SIGNED, body_lookup, tissue_lookup
+from lesionseg.synth.contrasts import GREY_MATTER_RANGE, SIGNED, body_lookup, tissue_lookup
 from lesionseg.synth.tissues import COMPARTMENT_BASE, TABLE_SIZE
 from lesionseg.transforms.cropping import bounding_box, box_slices, crop_affine, expand_box
 
@@ -130,7 +130,7 @@ def random_intensities(
     if rng.random() < p_known_contrast:
         contrast = str(rng.choice(list(contrasts)))
         table = tissue_lookup(contrast, rng, (rng.random(), rng.random()))
-        table[Tissue.GREY_MATTER] = table[Tissue.CORD] * rng.uniform(0.85, 1.2)
+        table[Tissue.GREY_MATTER] = table[Tissue.CORD] * rng.uniform(*GREY_MATTER_RANGE[contrast])
         table[Tissue.NERVE_ROOT] = table[Tissue.CORD] * rng.uniform(0.85, 1.15)
         return body_lookup(contrast, table, rng), SIGNED[contrast], contrast
     table = rng.uniform(0.0, 1.0, TABLE_SIZE).astype(np.float32)

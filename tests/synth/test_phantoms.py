@@ -133,6 +133,12 @@ def test_contrast_psir_signed_csf_negative_lesions_darker() -> None:
     assert means["lesion"] < 0.8 * means["cord"]
 
 
+def test_contrast_t2starw_csf_bright_lesions_hyperintense() -> None:
+    means = _tissue_means("T2starw")
+    assert means["lesion"] > 1.3 * means["cord"]
+    assert means["ring"] > means["cord"]
+
+
 def test_masks_keep_lesions_at_thick_slices() -> None:
     config = tiny_synth_config()
     anatomy = sample_anatomy(subject_rng(2, 0), config.fov_mm, max_lesions=4, p_no_lesion=0.0)

@@ -51,7 +51,7 @@ def test_random_intensities_keep_the_cord_and_lesions_visible() -> None:
             assert (table[Tissue.LESION] - table[Tissue.CORD]) * (table[Tissue.CSF] - table[Tissue.CORD]) > 0
             # mimics in the cord lie between cord and lesion: less conspicuous than lesions
             assert abs(table[Tissue.CORD_MIMIC] - table[Tissue.CORD]) < abs(table[Tissue.LESION] - table[Tissue.CORD])
-    assert {("random", True), ("random", False), ("T2w", False), ("T1w", False), ("PSIR", True)} <= kinds
+    assert {("random", True), ("random", False), ("T2w", False), ("T1w", False), ("PSIR", True), ("T2starw", False)} <= kinds
     # lesions brighter and darker than the cord both occur (as the CSF is brighter or darker)
     tables = [random_intensities(rng, 0.0)[0] for _ in range(50)]
     signs = {np.sign(table[Tissue.LESION] - table[Tissue.CORD]) for table in tables}
@@ -64,9 +64,17 @@ def test_known_contrasts_can_be_restricted_to_one() -> None:
     assert drawn == {(True, "PSIR")}
     phantom = random_phantom(np.random.default_rng([2, 0]), p_known_contrast=1.0, contrasts=["T1w"])
     assert phantom.description["contrast"] == "T1w"
-    assert RandomizeConfig().contrasts == ["T2w", "T1w", "PSIR"]
+    assert RandomizeConfig().contrasts == ["T2w", "T1w", "PSIR", "T2starw"]
     with pytest.raises(ValueError, match="unknown contrast"):
         RandomizeConfig(contrasts=["FLAIR"])
+
+
+def test_t2starw_grey_matter_is_brighter_than_the_cord_and_darker_than_lesions() -> None:
+    """As on real gradient-echo scans: the grey matter stands out (1.2-1.38 times the white matter), lesions more."""
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        table = random_intensities(rng, 1.0, ["T2starw"])[0]
+        assert 1.19 * table[Tissue.CORD] < table[Tissue.GREY_MATTER] < table[Tissue.LESION] < table[Tissue.CSF] * 1.06
 
 
 def test_generated_subjects_are_prepared_and_seeded() -> None:
