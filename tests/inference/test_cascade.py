@@ -323,3 +323,19 @@ def test_a_disc_model_without_a_c2_model_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(ModelError, match="discs: the vertebral levels need both a disc and a C2 model"):
         CascadePredictor.from_models(tmp_path / "cord", tmp_path / "lesion", discs_model=tmp_path / "discs")
+
+
+def test_the_default_t2starw_stage_reports_no_lesion_on_a_healthy_real_t2starw() -> None:
+    """The healthy errsm30 T2*w (axial gradient echo, a bright grey-matter butterfly), declared T2starw, goes to the
+    default cascade's T2starw stage: no lesion (the general stage takes the grey matter for one)."""
+    from dataclasses import replace
+
+    from lesionseg.io.registry import default_model
+    from lesionseg.transforms.postprocessing import label_components
+
+    image = load_image(real_path("sct-errsm30/t2s/t2s.nii.gz"))
+    pipeline = load_pipeline(default_model(), device="cpu")
+    assert "T2starw" in pipeline.lesion_by_contrast
+    declared = pipeline.predict_loaded(replace(image, contrast="T2starw"))
+    assert label_components(declared.lesion.mask)[1] == 0
+    assert declared.cord.mask.any(axis=(0, 1)).all()  # the cord on every slice
