@@ -19,6 +19,9 @@ ANATOMICAL_SUFFIXES: tuple[str, ...] = (
     "T1w", "T2w", "T2starw", "T2star", "PDw", "FLAIR", "PSIR", "UNIT1", "MP2RAGE", "STIR", "MTS", "PDT2",
 )
 
+#: Deprecated BIDS suffixes and the contrast they declare (BIDS 1.5 replaced ``T2star`` by ``T2starw``).
+SUFFIX_ALIASES: dict[str, str] = {"T2star": "T2starw"}
+
 #: Label suffixes of the spinal-cord community BIDS datasets (derivatives/labels).
 LESION_SUFFIX = "lesion-manual"
 CORD_SUFFIX = "seg-manual"

@@ -22,7 +22,7 @@ import nibabel as nib
 import numpy as np
 from nibabel.orientations import apply_orientation, axcodes2ornt, inv_ornt_aff, io_orientation, ornt_transform
 
-from lesionseg.constants import ANATOMICAL_SUFFIXES, CANONICAL_AXCODES, NIFTI_EXTENSIONS
+from lesionseg.constants import ANATOMICAL_SUFFIXES, CANONICAL_AXCODES, NIFTI_EXTENSIONS, SUFFIX_ALIASES
 from lesionseg.errors import InputError
 from lesionseg.io import validate
 from lesionseg.io.atomic import atomic_write
@@ -31,9 +31,10 @@ _CANONICAL_ORNT = axcodes2ornt(CANONICAL_AXCODES)
 
 
 def contrast_from_name(path: str | Path) -> str | None:
-    """The contrast a file name declares by its BIDS suffix (``..._T2w.nii.gz`` -> ``T2w``), else None."""
+    """The contrast a file name declares by its BIDS suffix (``..._T2w.nii.gz`` -> ``T2w``; the deprecated
+    ``_T2star`` -> ``T2starw``), else None."""
     suffix = strip_nifti_extension(Path(path)).rsplit("_", 1)[-1]
-    return suffix if suffix in ANATOMICAL_SUFFIXES else None
+    return SUFFIX_ALIASES.get(suffix, suffix) if suffix in ANATOMICAL_SUFFIXES else None
 
 
 def strip_nifti_extension(path: str | Path) -> str:

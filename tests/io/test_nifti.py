@@ -8,7 +8,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from lesionseg.io.nifti import load_image, load_label_for, save_mask
+from lesionseg.io.nifti import contrast_from_name, load_image, load_label_for, save_mask
 from lesionseg.synth.acquisition import ALL_AXCODES, reorient
 from tests.conftest import REAL_SCANS, real_path
 
@@ -95,3 +95,12 @@ def test_save_mask_leaves_no_temporary_files(tmp_path: Path) -> None:
     scan = load_image(path)
     save_mask(scan.data > 5, scan.geometry, tmp_path / "out" / "mask.nii.gz")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["mask.nii.gz"]
+
+
+@pytest.mark.parametrize(
+    ("name", "contrast"),
+    [("sub-01_T2w.nii.gz", "T2w"), ("sub-01_acq-medic_T2starw.nii", "T2starw"), ("sub-01_T2star.nii.gz", "T2starw"),
+     ("sub-01_lesion.nii.gz", None), ("t2s.nii.gz", None)],
+)
+def test_the_bids_suffix_declares_the_contrast(name: str, contrast: str | None) -> None:
+    assert contrast_from_name(name) == contrast  # the deprecated T2star is T2starw, whose lesion stage it gets
