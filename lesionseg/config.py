@@ -257,6 +257,8 @@ class SynthConfig(_Section):
     #: the field of view reaches the top of the spine: the C2-C3 disc about 45 mm below the top of the field of
     #: view, C2, C1 and the skull base above it; C2 is labelled (``c2-manual``)
     top_of_spine: bool = False
+    #: render the cord's grey-matter butterfly (its intensity per contrast: lesionseg.synth.contrasts.GREY_MATTER_RANGE)
+    grey_matter: bool = False
 
     @model_validator(mode="after")
     def _acquisition_for_each_contrast(self) -> SynthConfig:

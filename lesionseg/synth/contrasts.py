@@ -40,10 +40,11 @@ CORD_MIMIC_RANGE: dict[str, tuple[float, float]] = {
 }
 
 #: Grey-matter intensity range per contrast, as a multiple of the cord (white matter) intensity, for the phantoms
-#: whose anatomy renders the grey matter (the domain-randomised ones): on T2starw it is as conspicuous as on real
-#: gradient-echo scans (see above); the other contrasts keep a range around the cord's.
+#: whose anatomy renders the grey matter (60% of the domain-randomised ones; standard ones with
+#: ``synth.grey_matter``): slightly brighter on T2w, darker on T1w (errsm30 T1w: the cord's 5th percentile 0.8-0.9
+#: times its median), clearly darker on PSIR, as conspicuous as on real gradient-echo scans on T2starw (see above).
 GREY_MATTER_RANGE: dict[str, tuple[float, float]] = {
-    "T2w": (0.85, 1.2), "T1w": (0.85, 1.2), "PSIR": (0.85, 1.2), "T2starw": (1.2, 1.38),
+    "T2w": (1.0, 1.2), "T1w": (0.85, 0.95), "PSIR": (0.7, 0.9), "T2starw": (1.2, 1.38),
 }
 
 #: Whole-field-of-view tissues per contrast: (low, high) range of each, drawn per image. Fat is bright on T1w and
@@ -85,6 +86,13 @@ def tissue_lookup(contrast: str, rng: np.random.Generator, mimic_levels: tuple[f
     table[Tissue.TISSUE_MIMIC] = table[Tissue.CORD] * (low + tissue_level * (high - low))  # as bright (dark) as a lesion
     table[Tissue.GREY_MATTER] = table[Tissue.CORD]  # rendered only by anatomies with grey matter
     table[Tissue.NERVE_ROOT] = table[Tissue.CORD]  # nerve tissue; rendered only by anatomies with nerve roots
+    return table
+
+
+def grey_matter_lookup(contrast: str, table: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``table`` with a grey-matter intensity drawn within :data:`GREY_MATTER_RANGE` (a copy)."""
+    table = table.copy()
+    table[Tissue.GREY_MATTER] = table[Tissue.CORD] * rng.uniform(*GREY_MATTER_RANGE[contrast])
     return table
 
 

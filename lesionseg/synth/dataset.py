@@ -29,7 +29,7 @@ from lesionseg.io.nifti import save_image
 from lesionseg.synth import acquisition
 from lesionseg.synth.anatomy import Anatomy, sample_anatomy
 from lesionseg.synth.body import sample_body
-from lesionseg.synth.contrasts import SIGNED, body_lookup, tissue_lookup
+from lesionseg.synth.contrasts import SIGNED, body_lookup, grey_matter_lookup, tissue_lookup
 
 #: Stable per-contrast stream ids for seeding (independent of the order contrasts are asked for).
 _CONTRAST_STREAM = {"T2w": 1, "T1w": 2, "PSIR": 3, "T2starw": 4}
@@ -91,6 +91,8 @@ def make_phantom(
     table = tissue_lookup(contrast, rng, anatomy.mimic_levels)
     if anatomy.body is not None:  # drawn from a stream of its own: the rest of the phantom is as without a body
         table = body_lookup(contrast, table, rng.spawn(1)[0])
+    if anatomy.grey_matter:  # a stream of its own as well
+        table = grey_matter_lookup(contrast, table, rng.spawn(1)[0])
     offset_mm = tuple(rng.uniform(-20.0, 20.0, size=3))
     scan = acquisition.render(anatomy, table, acquisition_config.spacing_mm, offset_mm)
     seed = int(rng.integers(2**31 - 1))
@@ -123,6 +125,8 @@ def make_subject(out: Path, index: int, config: SynthConfig) -> SubjectSummary:
         subject_rng(config.seed, index), config.fov_mm, max_lesions=config.max_lesions, p_no_lesion=config.p_no_lesion,
         max_mimics=config.max_mimics,
     )
+    if config.grey_matter:
+        anatomy = dataclasses.replace(anatomy, grey_matter=True)
     if config.top_of_spine:
         top_disc = anatomy.disc_top_below(config.fov_mm[2] / 2 - TOP_DISC_DEPTH_MM)
         anatomy = dataclasses.replace(anatomy, top_disc_mm=top_disc)

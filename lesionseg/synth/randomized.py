@@ -31,7 +31,7 @@ from lesionseg.constants import CONTRASTS
 from lesionseg.synth import acquisition
 from lesionseg.synth.anatomy import Anatomy, NerveRoot, Tissue, sample_anatomy
 from lesionseg.synth.body import Region, sample_body
-from lesionseg.synth.contrasts import GREY_MATTER_RANGE, SIGNED, body_lookup, tissue_lookup
+from lesionseg.synth.contrasts import SIGNED, body_lookup, grey_matter_lookup, tissue_lookup
 from lesionseg.synth.tissues import COMPARTMENT_BASE, TABLE_SIZE
 from lesionseg.transforms.cropping import bounding_box, box_slices, crop_affine, expand_box
 
@@ -130,7 +130,7 @@ def random_intensities(
     if rng.random() < p_known_contrast:
         contrast = str(rng.choice(list(contrasts)))
         table = tissue_lookup(contrast, rng, (rng.random(), rng.random()))
-        table[Tissue.GREY_MATTER] = table[Tissue.CORD] * rng.uniform(*GREY_MATTER_RANGE[contrast])
+        table = grey_matter_lookup(contrast, table, rng)
         table[Tissue.NERVE_ROOT] = table[Tissue.CORD] * rng.uniform(0.85, 1.15)
         return body_lookup(contrast, table, rng), SIGNED[contrast], contrast
     table = rng.uniform(0.0, 1.0, TABLE_SIZE).astype(np.float32)

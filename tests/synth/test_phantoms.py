@@ -182,6 +182,20 @@ def test_mimics_change_the_image_but_never_the_masks() -> None:
     assert after.image[outside].max() > 0.8 * lesion_mean
 
 
+@pytest.mark.parametrize(("contrast", "darker"), [("T1w", True), ("PSIR", True), ("T2starw", False)])
+def test_grey_matter_changes_the_cord_centre_but_never_the_masks(contrast: str, darker: bool) -> None:
+    """``synth.grey_matter``: the butterfly darker than the white matter on T1w and PSIR, brighter on T2starw."""
+    config = tiny_synth_config(contrasts=[contrast])
+    plain = sample_anatomy(subject_rng(3, 0), config.fov_mm, max_lesions=0, p_no_lesion=1.0)
+    grey = dataclasses.replace(plain, grey_matter=True)
+    before, after = (make_phantom(anatomy, contrast, config.acquisition[contrast], subject_rng(3, 0, 4),
+                                  random_orientation=False) for anatomy in (plain, grey))
+    np.testing.assert_array_equal(after.cord, before.cord)
+    changed = after.image != before.image
+    assert changed.any() and not (changed & ~ndimage.binary_dilation(before.cord > 0, iterations=2)).any()
+    assert (after.image[changed].mean() < before.image[changed].mean()) == darker
+
+
 def test_disc_labels_are_the_phantoms_discs_one_vertebra_apart(phantom_dataset: Path) -> None:
     from lesionseg.analysis.discs import find_discs
     from lesionseg.io.nifti import load_image, load_label_for
