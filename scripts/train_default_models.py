@@ -5,10 +5,10 @@
    phantoms generated on the fly (configs/default_cord.yaml, configs/default_lesion.yaml, ``randomize``).
 2. The cord model trains, then the general lesion model (validated inside the crops of the new cord model).
 3. One lesion stage per contrast: for T2w, T1w and PSIR the general lesion model fine-tuned on standard phantoms
-   of that contrast (seed 102, written once; configs/default_lesion_contrast.yaml); for T2starw, whose grey
-   matter is as bright as a faint lesion and which standard phantoms do not render, on domain-randomised phantoms
-   of that contrast (configs/default_lesion_contrast_randomized.yaml). The cascade gives an image of a known
-   contrast (BIDS suffix or ``--contrast``) to its stage, any other image to the general one.
+   of that contrast (seed 102, written once, without grey matter; configs/default_lesion_contrast.yaml); for
+   T2starw, whose grey matter is as bright as a faint lesion, on domain-randomised phantoms of that contrast
+   (configs/default_lesion_contrast_randomized.yaml). The cascade gives an image of a known contrast (BIDS suffix
+   or ``--contrast``) to its stage, any other image to the general one.
 4. Evaluation: cord Dice on every real scan in ../shared/data/real (when present); lesion Dice and lesion-wise
    F1 per contrast on the held-out phantoms, with the contrast stages and with the general stage alone; lesion
    Dice on real scans with implanted lesions; false lesions on lesion-free domain-randomised phantoms (seed 103)
@@ -58,7 +58,8 @@ REAL = ROOT.parent / "shared" / "data" / "real"
 REAL_SCANS = {
     "T2w (sct errsm30 t2)": ("sct-errsm30/t2/t2.nii.gz", "sct-errsm30/t2/t2_seg-manual.nii.gz", 1.6, "T2w"),
     "T1w (sct errsm30 t1)": ("sct-errsm30/t1/t1w.nii.gz", "sct-errsm30/t1/t1w_seg-manual.nii.gz", 0.75, "T1w"),
-    "T2*w axial 7.5 mm (sct errsm30 t2s)": ("sct-errsm30/t2s/t2s.nii.gz", "sct-errsm30/t2s/t2s_seg.nii.gz", 1.6, "T2starw"),
+    "T2*w axial 7.5 mm (sct errsm30 t2s)": ("sct-errsm30/t2s/t2s.nii.gz", "sct-errsm30/t2s/t2s_seg.nii.gz", 1.6,
+                                            "T2starw"),
     "PAM50 T2 template": ("pam50-small/PAM50_small_t2.nii.gz", "pam50-small/PAM50_small_cord.nii.gz", 1.6, "T2w"),
 }
 #: The stages the script trains, in order.
@@ -165,7 +166,8 @@ def _stage_text(name: str, role: str, finetune_subjects: int) -> tuple[list[str]
         return [f"Stage 1 (spinal cord) of the default lesionseg cascade `{name}`."], randomized, "default_cord.yaml"
     if role == "lesion":
         what = [f"Stage 2 (MS lesions inside a crop around the cord) of the default lesionseg cascade `{name}`, for",
-                "images of any contrast without a stage of their own (e.g. an MT-weighted scan, or a file whose contrast is unknown)."]
+                "images of any contrast without a stage of their own (e.g. an MT-weighted scan, or a file whose",
+                "contrast is unknown)."]
         return what, randomized, "default_lesion.yaml"
     contrast = role.removeprefix(CONTRAST_STAGE_PREFIX)
     what = [f"Stage 2 (MS lesions inside a crop around the cord) of the default lesionseg cascade `{name}`, for {contrast}",
@@ -307,10 +309,11 @@ def train_stages(args: argparse.Namespace, val: Path, finetune: Path, out: Path)
     for contrast in args.contrasts if "contrast" in args.stages else []:
         overrides = [f"data.contrasts=[{contrast}]", f"transfer.init_from={general}", f"cascade.cord_model={cord}"]
         overrides += [f"train.steps={args.contrast_steps}"] if args.contrast_steps else []
+        config_file = "default_lesion_contrast.yaml"
         if contrast in RANDOMIZED_CONTRASTS:
             overrides.append(f"randomize.contrasts=[{contrast}]")
+            config_file = "default_lesion_contrast_randomized.yaml"
         role = f"{CONTRAST_STAGE_PREFIX}{contrast}"
-        config_file = "default_lesion_contrast_randomized.yaml" if contrast in RANDOMIZED_CONTRASTS else "default_lesion_contrast.yaml"
         trained[role] = train(load_config(CONFIGS / config_file, overrides), data_root=finetune, run_dir=out / role)
     return trained
 

@@ -5,8 +5,9 @@
 - PSIR: signed (phase-sensitive real) values: CSF negative (dark), cord positive, lesions darker than cord.
 - T2starw (axial multi-echo gradient echo, e.g. MEDIC / MERGE): CSF bright but less than on T2w, grey matter clearly
   brighter than white matter, lesions hyperintense. On the real T2*w of ``../shared/data/real/sct-errsm30`` (inside
-  its manual cord mask, slice by slice) the grey matter (90th-98th percentile) is 1.27-1.33 times the white matter
-  (20th percentile) and the CSF around the cord about 1.65 times: hence cord 0.58 against CSF 1.0 here.
+  its manual cord mask, slice by slice) the grey matter is 1.20-1.34 (90th percentile) to 1.26-1.46 (98th) times
+  the white matter (20th percentile), and the CSF around the cord (75th percentile of a 1-4 voxel ring) 1.61-1.86
+  times: hence cord 0.58 against CSF 1.0 here.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ CORD_MIMIC_RANGE: dict[str, tuple[float, float]] = {
 
 #: Grey-matter intensity range per contrast, as a multiple of the cord (white matter) intensity, for the phantoms
 #: whose anatomy renders the grey matter (60% of the domain-randomised ones; standard ones with
-#: ``synth.grey_matter``): slightly brighter on T2w, darker on T1w (errsm30 T1w: the cord's 5th percentile 0.8-0.9
+#: ``synth.grey_matter``): slightly brighter on T2w, darker on T1w (errsm30 T1w: the cord's 5th percentile 0.77-0.89
 #: times its median), clearly darker on PSIR, as conspicuous as on real gradient-echo scans on T2starw (see above).
 GREY_MATTER_RANGE: dict[str, tuple[float, float]] = {
     "T2w": (1.0, 1.2), "T1w": (0.85, 0.95), "PSIR": (0.7, 0.9), "T2starw": (1.2, 1.38),
