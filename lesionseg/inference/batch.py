@@ -35,7 +35,7 @@ from lesionseg.inference.segmenter import Segmentation, Segmenter
 from lesionseg.io.atomic import remove_stale_temporaries
 from lesionseg.io.dicom import load_series
 from lesionseg.io.inputs import InputFile, InputSelection, collect_inputs, output_path, shard_items
-from lesionseg.io.nifti import MAX_VOXELS, LoadedImage, load_image
+from lesionseg.io.nifti import MAX_VOXELS, LoadedImage, canonical_contrast, load_image
 from lesionseg.io.run_folder import (
     ScanRecord,
     check_replaceable,
@@ -242,7 +242,7 @@ class _Batch:
 
     def segment_and_write(self, item: InputFile, image: LoadedImage, started: float) -> InferenceRecord:
         if self.options.contrast is not None:
-            image = replace(image, contrast=self.options.contrast)
+            image = replace(image, contrast=canonical_contrast(self.options.contrast))
         segmentation = self.segmenter.segment(image)
         warnings = [*image.warnings, contrast_warning(self.segmenter, image.contrast), segmentation.warning]
         skipped = [writer.skip_reason(item, segmentation) for writer in self.writers]

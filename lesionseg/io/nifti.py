@@ -34,7 +34,12 @@ def contrast_from_name(path: str | Path) -> str | None:
     """The contrast a file name declares by its BIDS suffix (``..._T2w.nii.gz`` -> ``T2w``; the deprecated
     ``_T2star`` -> ``T2starw``), else None."""
     suffix = strip_nifti_extension(Path(path)).rsplit("_", 1)[-1]
-    return SUFFIX_ALIASES.get(suffix, suffix) if suffix in ANATOMICAL_SUFFIXES else None
+    return canonical_contrast(suffix) if suffix in ANATOMICAL_SUFFIXES else None
+
+
+def canonical_contrast(contrast: str) -> str:
+    """A contrast's current BIDS name (``T2star`` -> ``T2starw``; any other name as it is)."""
+    return SUFFIX_ALIASES.get(contrast, contrast)
 
 
 def strip_nifti_extension(path: str | Path) -> str:
@@ -330,7 +335,7 @@ def as_loaded_image(
         InputError: the checks of :func:`load_image`; an array without an affine.
     """
     loaded = _as_loaded(source, affine, accept_no_orientation)
-    return replace(loaded, contrast=contrast) if contrast is not None else loaded
+    return replace(loaded, contrast=canonical_contrast(contrast)) if contrast is not None else loaded
 
 
 def _as_loaded(source: object, affine: np.ndarray | None, accept_no_orientation: bool) -> LoadedImage:

@@ -8,7 +8,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from lesionseg.io.nifti import contrast_from_name, load_image, load_label_for, save_mask
+from lesionseg.io.nifti import as_loaded_image, contrast_from_name, load_image, load_label_for, save_mask
 from lesionseg.synth.acquisition import ALL_AXCODES, reorient
 from tests.conftest import REAL_SCANS, real_path
 
@@ -104,3 +104,11 @@ def test_save_mask_leaves_no_temporary_files(tmp_path: Path) -> None:
 )
 def test_the_bids_suffix_declares_the_contrast(name: str, contrast: str | None) -> None:
     assert contrast_from_name(name) == contrast  # the deprecated T2star is T2starw, whose lesion stage it gets
+
+
+def test_a_declared_deprecated_contrast_is_renamed() -> None:
+    """``--contrast T2star`` (or ``segment(..., contrast="T2star")``) is T2starw, as the file suffix is."""
+    data = np.arange(64, dtype=np.float32).reshape(4, 4, 4)
+    image = as_loaded_image(data, np.eye(4), contrast="T2star")
+    assert image.contrast == "T2starw"
+    assert as_loaded_image(image, contrast="PSIR").contrast == "PSIR"
