@@ -332,10 +332,11 @@ def package(args: argparse.Namespace, bundle: Path, results: dict, seconds: dict
         (staging / role / CARD_FILE).write_text(card(args.name, role, staging / role, results, seconds.get(role),
                                                      args.finetune_subjects, reused))
     contrasts = [role.removeprefix(CONTRAST_STAGE_PREFIX) for role in stages if role.startswith(CONTRAST_STAGE_PREFIX)]
+    randomized = [contrast for contrast in contrasts if contrast in RANDOMIZED_CONTRASTS]
     contrast_note = (
         f" `lesion-<contrast>/` ({', '.join(contrasts)}) are `lesion/` fine-tuned on phantoms of one contrast"
-        " (standard ones; domain-randomised ones for T2starw); the cascade gives an image of that contrast (BIDS"
-        " suffix or `--contrast`) to its stage."
+        f" (standard ones{'; domain-randomised ones for ' + ', '.join(randomized) if randomized else ''}); the cascade"
+        " gives an image of that contrast (BIDS suffix or `--contrast`) to its stage."
         if contrasts else ""
     )
     trained = [role for role in stages if role not in results.get("reused_stages", [])]
