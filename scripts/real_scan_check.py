@@ -3,15 +3,16 @@
 Per scan: axial slices with a cord mask (of the slices the cord spans: the manual mask's where there is one, the
 whole stack on the whole-neck axial scans, otherwise first to last slice with cord), connected components of the
 cord mask, median tilt-corrected cross-sectional area (mm2), lesions reported (every subject is healthy: each one
-is a false positive; on the errsm30 T2w and T1w crops, whose names declare no contrast, also with the contrast a user
-would declare, i.e. through that contrast's lesion stage), cord Dice between the MToff and MTon scans of one session
-(same grid), cord Dice against the manual mask where there is one (PAM50: also inside the level map's extent) and
-seconds per scan. A PNG montage per scan shows every slice of the acquisition plane with the cord (cyan) and lesion
+is a false positive), cord Dice between the MToff and MTon scans of one session (same grid), cord Dice against the
+manual mask where there is one (PAM50: also inside the level map's extent) and seconds per scan. The errsm30 crops,
+whose names declare no contrast, are also run with the contrast a user would declare (``--contrast``), i.e. through
+that contrast's cord and lesion stages: their lesions and cord Dice are reported beside the general stages'. A PNG
+montage per scan (and per declared run) shows every slice of the acquisition plane with the cord (cyan) and lesion
 (red) contours: look at each one.
 
     python scripts/real_scan_check.py --out runs/real-check [--model lesionseg/models/cascade-synth-v5]
 
-Writes ``OUT/results.json``, ``OUT/table.md`` and ``OUT/montages/<scan>.png``.
+Writes ``OUT/results.json``, ``OUT/table.md``, ``OUT/montages/<scan>.png`` and ``OUT/montages/<scan>_as-<contrast>.png``.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ MANUAL = {
 }
 LEVELS = {"pam50-small/PAM50_small_t2.nii.gz": "pam50-small/PAM50_small_levels.nii.gz"}
 #: The contrast a user would declare (``--contrast``) for the crops whose names are not BIDS: these are also run
-#: through that contrast's lesion stage, and its lesions reported beside the general stage's.
+#: through that contrast's cord and lesion stages, and their figures reported beside the general stages'.
 DECLARED = {
     "sct-errsm30/t2/t2.nii.gz": "T2w", "sct-errsm30/t1/t1w.nii.gz": "T1w", "sct-errsm30/t2s/t2s.nii.gz": "T2starw",
 }
@@ -68,9 +69,10 @@ class ScanCheck:
     dice_manual: float | None = None
     dice_in_levels: float | None = None
     dice_mt_pair: float | None = None
-    #: with the contrast declared (:data:`DECLARED`): that contrast and the lesions its stage reports
+    #: with the contrast declared (:data:`DECLARED`): that contrast, the lesions its stages report and their cord's Dice
     declared_contrast: str | None = None
     lesions_declared: int | None = None
+    dice_manual_declared: float | None = None
 
 
 def _spanned(cord: np.ndarray, manual: np.ndarray | None, whole_stack: bool) -> int:
@@ -82,11 +84,31 @@ def _spanned(cord: np.ndarray, manual: np.ndarray | None, whole_stack: bool) -> 
     return coverage.with_cord + coverage.gaps
 
 
-def _lesions_declared(pipeline: CascadePredictor, image: LoadedImage, contrast: str, cord: np.ndarray) -> int:
-    """Lesions the cascade reports on ``image`` declared as ``contrast`` (``lesionseg infer --contrast``), around
-    the ``cord`` it already found (the cord stage does not depend on the contrast)."""
-    declared = replace(image, contrast=contrast)
-    return label_components(pipeline.predict_loaded(declared, cord_mask=cord).lesion.mask)[1]
+def _declared(pipeline: CascadePredictor, image: LoadedImage, contrast: str, check: ScanCheck, truth: np.ndarray | None,
+              montage_path: Path) -> None:
+    """Run the cascade on ``image`` declared as ``contrast`` (``lesionseg infer --contrast``: that contrast's cord and
+    lesion stages), record its lesions and cord Dice in ``check`` and write its montage."""
+    result = pipeline.predict_loaded(replace(image, contrast=contrast))
+    check.declared_contrast = contrast
+    check.lesions_declared = label_components(result.lesion.mask)[1]
+    if truth is not None:
+        check.dice_manual_declared = round(dice(result.cord.mask, truth), 3)
+    _montage(image, result.cord.mask, result.lesion.mask, truth, montage_path,
+             f"{check.scan} as {contrast}: {check.lesions_declared} lesion(s)")
+
+
+def _montage(image: LoadedImage, cord: np.ndarray, lesion: np.ndarray, truth: np.ndarray | None, path: Path,
+             title: str) -> None:
+    """Every slice of the acquisition plane with the cord (cyan), lesion (red) and manual cord (yellow) contours."""
+    masks = {"cord": (cord, "cyan"), "lesion": (lesion, "red")}
+    if truth is not None:
+        masks["manual cord"] = (truth, "yellow")
+    axis = acquisition_axis(image.data.shape)
+    few = image.data.shape[axis] <= 30  # a whole-neck stack: large panels, to see the cord in a 23 cm field
+    figure = montage(image.data, masks, axis=axis, spacing_mm=image.spacing_mm, columns=6 if few else 10,
+                     panel_inches=3.4 if few else 2.0, title=title)
+    figure.savefig(path, dpi=70)
+    plt.close(figure)
 
 
 def check_scan(pipeline: CascadePredictor, path: Path, name: str, out: Path, manual: Path | None,
@@ -113,21 +135,13 @@ def check_scan(pipeline: CascadePredictor, path: Path, name: str, out: Path, man
     if truth is not None:
         check.dice_manual = round(dice(cord, truth), 3)
     if contrast is not None:
-        check.declared_contrast, check.lesions_declared = contrast, _lesions_declared(pipeline, image, contrast, cord)
+        _declared(pipeline, image, contrast, check, truth, out / "montages" / f"{name}_as-{contrast}.png")
     if levels is not None:
         extent = load_image(levels).data.any(axis=(0, 1))  # vertebral levels 1..N: an image, not a binary label
         check.dice_in_levels = round(dice(cord[:, :, extent], truth[:, :, extent]), 3)
-    masks = {"cord": (cord, "cyan"), "lesion": (lesion, "red")}
-    if truth is not None:
-        masks["manual cord"] = (truth, "yellow")
-    axis = acquisition_axis(image.data.shape)
-    few = image.data.shape[axis] <= 30  # a whole-neck stack: large panels, to see the cord in a 23 cm field
-    figure = montage(image.data, masks, axis=axis, spacing_mm=image.spacing_mm, columns=6 if few else 10,
-                     panel_inches=3.4 if few else 2.0,
-                     title=f"{name}: cord on {coverage.with_cord}/{check.slices_spanned} slices, "
-                           f"{check.components} component(s), {count} lesion(s)")
-    figure.savefig(out / "montages" / f"{name}.png", dpi=70)
-    plt.close(figure)
+    _montage(image, cord, lesion, truth, out / "montages" / f"{name}.png",
+             f"{name}: cord on {coverage.with_cord}/{check.slices_spanned} slices, {check.components} component(s), "
+             f"{count} lesion(s)")
     return check, cord
 
 
@@ -153,6 +167,8 @@ def markdown(checks: list[ScanCheck]) -> str:
     rows = []
     for c in checks:
         manual = "-" if c.dice_manual is None else f"{c.dice_manual:.3f}"
+        if c.dice_manual_declared is not None:
+            manual += f"; as {c.declared_contrast}: {c.dice_manual_declared:.3f}"
         if c.dice_in_levels is not None:
             manual += f" (in level map: {c.dice_in_levels:.3f})"
         pair = "-" if c.dice_mt_pair is None else f"{c.dice_mt_pair:.3f}"

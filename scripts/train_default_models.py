@@ -3,7 +3,9 @@
 1. Standard phantoms of the three contrasts (with lesion mimics) are written for validation (seed 100) and for
    the held-out test (seed 101); no training image is ever written: both models train on domain-randomised
    phantoms generated on the fly (configs/default_cord.yaml, configs/default_lesion.yaml, ``randomize``).
-2. The cord model trains, then the general lesion model (validated inside the crops of the new cord model).
+2. The cord model trains, then one cord stage per contrast in ``--cord-contrasts`` (the cord model fine-tuned on
+   domain-randomised phantoms of that contrast; configs/default_cord_contrast.yaml), then the general lesion model
+   (validated inside the crops of the new cord model).
 3. One lesion stage per contrast: for T2w, T1w and PSIR the general lesion model fine-tuned on standard phantoms
    of that contrast (seed 102, written once, without grey matter; configs/default_lesion_contrast.yaml); for
    T2starw, whose grey matter is as bright as a faint lesion, on domain-randomised phantoms of that contrast
@@ -12,8 +14,8 @@
 4. Evaluation: cord Dice on every real scan in ../shared/data/real (when present); lesion Dice and lesion-wise
    F1 per contrast on the held-out phantoms, with the contrast stages and with the general stage alone; lesion
    Dice on real scans with implanted lesions; false lesions on lesion-free domain-randomised phantoms (seed 103)
-   and the real-scan exam (scripts/real_scan_check.py).
-5. The model folders are copied to ``lesionseg/models/NAME/{cord,lesion,lesion-<contrast>}/`` with their
+   and the real-scan exam (scripts/real_scan_check.py); the real scans' cord Dice also with their contrast declared.
+5. The model folders are copied to ``lesionseg/models/NAME/{cord,cord-<contrast>,lesion,lesion-<contrast>}/`` with their
    model cards (metrics, SHA-256 of the weights) and a top-level card.
 
 Fixed seeds throughout; on 2 CPU cores the defaults take about 30 minutes::
@@ -41,7 +43,7 @@ from lesionseg.evaluation.evaluate import evaluate_folder
 from lesionseg.evaluation.metrics import voxel_metrics
 from lesionseg.inference.batch import run_batch
 from lesionseg.inference.cascade import CascadePredictor, load_pipeline
-from lesionseg.io.checkpoint import CARD_FILE, CONTRAST_STAGE_PREFIX, bundle_stages, sha256_file
+from lesionseg.io.checkpoint import CARD_FILE, CONTRAST_STAGE_PREFIX, CORD_CONTRAST_PREFIX, bundle_stages, sha256_file
 from lesionseg.io.nifti import load_image, load_label_for, save_image
 from lesionseg.synth.dataset import make_dataset
 from lesionseg.synth.implant import implant_lesions
@@ -63,7 +65,9 @@ REAL_SCANS = {
     "PAM50 T2 template": ("pam50-small/PAM50_small_t2.nii.gz", "pam50-small/PAM50_small_cord.nii.gz", 1.6, "T2w"),
 }
 #: The stages the script trains, in order.
-STAGES = ("localizer", "cord", "lesion", "contrast")
+STAGES = ("localizer", "cord", "cord-contrast", "lesion", "contrast")
+#: Contrasts given a cord stage of their own by default (``--cord-contrasts``).
+CORD_CONTRASTS = ("T2starw",)
 #: Seed of the standard phantoms the contrast stages are fine-tuned on (validation: 100, test: 101).
 FINETUNE_SEED = 102
 #: Contrasts whose stage fine-tunes on domain-randomised phantoms of that contrast (grey matter included), not on
@@ -74,17 +78,20 @@ HEALTHY_SEED = 103
 
 
 def general_only(pipeline: CascadePredictor) -> CascadePredictor:
-    """The same cascade without its contrast-specific lesion stages (every image goes to ``lesion/``)."""
+    """The same cascade without its contrast-specific lesion stages (every image goes to ``lesion/``; the cord
+    stages are kept)."""
     return CascadePredictor(pipeline.cord, pipeline.lesion, cascade=pipeline.cascade, fp_filter=pipeline.fp_filter,
-                            localizer=pipeline.localizer)
+                            localizer=pipeline.localizer, cord_by_contrast=pipeline.cord_by_contrast)
 
 
-def real_cord_dice(pipeline: CascadePredictor, real: Path) -> dict[str, float]:
-    """Cord Dice of the cascade's stage 1 on each real scan."""
+def real_cord_dice(pipeline: CascadePredictor, real: Path, declared: bool = False) -> dict[str, float]:
+    """Cord Dice of the cascade's stage 1 on each real scan; ``declared``: with the scan's contrast declared as a
+    user would (``--contrast``), so through that contrast's cord stage when the bundle has one."""
     scores = {}
-    for name, (image_path, cord_path, _, _) in REAL_SCANS.items():
+    for name, (image_path, cord_path, _, contrast) in REAL_SCANS.items():
         image = load_image(real / image_path)
         truth = load_label_for(image, real / cord_path).data
+        image = dataclasses.replace(image, contrast=contrast) if declared else image
         scores[name] = voxel_metrics(pipeline.predict_cord(image).mask, truth, image.spacing_mm).dice
     return scores
 
@@ -164,6 +171,14 @@ def _stage_text(name: str, role: str, finetune_subjects: int) -> tuple[list[str]
         return what, whole, "default_localizer.yaml"
     if role == "cord":
         return [f"Stage 1 (spinal cord) of the default lesionseg cascade `{name}`."], randomized, "default_cord.yaml"
+    if role.startswith(CORD_CONTRAST_PREFIX):
+        contrast = role.removeprefix(CORD_CONTRAST_PREFIX)
+        what = [f"Stage 1 (spinal cord) of the default lesionseg cascade `{name}` for {contrast} images: the cascade",
+                f"picks it when the file's BIDS suffix is `_{contrast}` or `--contrast {contrast}` is given."]
+        data = ["- Data: starts from `cord/` (the domain-randomised cord stage), fine-tuned on domain-randomised phantoms",
+                f"  of the {contrast} contrast only (random anatomy, grey matter, resolution, artefacts and fields of",
+                f"  view); validated on standard {contrast} phantoms; no real scan and no patient data. Flip TTA on."]
+        return what, data, "default_cord_contrast.yaml"
     if role == "lesion":
         what = [f"Stage 2 (MS lesions inside a crop around the cord) of the default lesionseg cascade `{name}`, for",
                 "images of any contrast without a stage of their own (e.g. an MT-weighted scan, or a file whose",
@@ -236,13 +251,14 @@ def _phantom_and_crop_lines(results: dict) -> list[str]:
     # a bundle without contrast stages: the general stage is the cascade
     implanted = results.get("implanted_lesion_dice", {})
     general_implanted = results.get("implanted_lesion_dice_general", implanted)
-    lines = ["| real scan | cord Dice | lesion Dice, 3 implanted lesions | same, general lesion stage only |",
-             "|---|---|---|---|"]
+    declared = results.get("real_cord_dice_declared", {})
+    lines = ["| real scan | cord Dice | cord Dice, contrast declared | lesion Dice, 3 implanted lesions (declared) "
+             "| same, general lesion stage only |", "|---|---|---|---|---|"]
     for scan, value in results.get("real_cord_dice", {}).items():
-        lines.append(f"| {scan} | {value:.3f} | {implanted.get(scan, float('nan')):.3f} | "
-                     f"{general_implanted.get(scan, float('nan')):.3f} |")
+        lines.append(f"| {scan} | {value:.3f} | {declared.get(scan, float('nan')):.3f} | "
+                     f"{implanted.get(scan, float('nan')):.3f} | {general_implanted.get(scan, float('nan')):.3f} |")
     if not results.get("real_cord_dice"):
-        lines.append("| (../shared/data/real absent: not measured) | - | - | - |")
+        lines.append("| (../shared/data/real absent: not measured) | - | - | - | - |")
     general = results.get("phantoms_general", results.get("phantoms", {}))
     lines += ["", "| held-out phantoms | images | lesion Dice | lesion Dice (images with lesions) | lesion-wise F1 | cord Dice "
               "| lesion Dice, general lesion stage only |", "|---|---|---|---|---|---|---|"]
@@ -273,6 +289,7 @@ def evaluate_bundle(bundle: Path, test: Path, out: Path, healthy: int) -> dict:
     if REAL.is_dir():
         (out / "implanted").mkdir(parents=True, exist_ok=True)
         results["real_cord_dice"] = real_cord_dice(pipeline, REAL)
+        results["real_cord_dice_declared"] = real_cord_dice(pipeline, REAL, declared=True)
         results["implanted_lesion_dice"] = implanted_lesion_dice(pipeline, REAL, out / "implanted")
         if pipeline.lesion_by_contrast:
             results["implanted_lesion_dice_general"] = implanted_lesion_dice(general_only(pipeline), REAL, out / "implanted")
@@ -288,8 +305,9 @@ def continued(args: argparse.Namespace, role: str) -> list[str]:
 
 
 def train_stages(args: argparse.Namespace, val: Path, finetune: Path, out: Path) -> dict:
-    """Train the stages named in ``args.stages`` in order (localiser, cord, general lesion, contrast stages); a
-    lesion stage uses the cord model just trained, else the reused bundle's."""
+    """Train the stages named in ``args.stages`` in order (localiser, cord, cord stages per contrast, general
+    lesion, lesion stages per contrast); a cord or lesion stage starts from / crops with the cord model just trained,
+    else the reused bundle's."""
     trained: dict = {}
     if "localizer" in args.stages:
         overrides = [f"train.steps={args.localizer_steps}"] if args.localizer_steps else []
@@ -300,6 +318,12 @@ def train_stages(args: argparse.Namespace, val: Path, finetune: Path, out: Path)
         trained["cord"] = train(load_config(CONFIGS / "default_cord.yaml", overrides + continued(args, "cord")),
                                 data_root=val, run_dir=out / "cord")
     cord = trained["cord"].model_dir if "cord" in trained else args.reuse / "cord"
+    for contrast in args.cord_contrasts if "cord-contrast" in args.stages else []:
+        overrides = [f"data.contrasts=[{contrast}]", f"randomize.contrasts=[{contrast}]", f"transfer.init_from={cord}"]
+        overrides += [f"train.steps={args.cord_contrast_steps}"] if args.cord_contrast_steps else []
+        role = f"{CORD_CONTRAST_PREFIX}{contrast}"
+        trained[role] = train(load_config(CONFIGS / "default_cord_contrast.yaml", overrides), data_root=val,
+                              run_dir=out / role)
     if "lesion" in args.stages:
         overrides = [f"cascade.cord_model={cord}"] + ([f"train.steps={args.lesion_steps}"] if args.lesion_steps else [])
         overrides += continued(args, "lesion")
@@ -339,6 +363,10 @@ def package(args: argparse.Namespace, bundle: Path, results: dict, seconds: dict
         " gives an image of that contrast (BIDS suffix or `--contrast`) to its stage."
         if contrasts else ""
     )
+    cord_contrasts = [role.removeprefix(CORD_CONTRAST_PREFIX) for role in stages if role.startswith(CORD_CONTRAST_PREFIX)]
+    if cord_contrasts:
+        contrast_note += (f" `cord-<contrast>/` ({', '.join(cord_contrasts)}) are `cord/` fine-tuned on domain-randomised"
+                          " phantoms of one contrast, used for images of that contrast after the localiser.")
     trained = [role for role in stages if role not in results.get("reused_stages", [])]
     (staging / CARD_FILE).write_text("\n".join([
         f"# {args.name}: the default lesionseg cascade", "",
@@ -374,6 +402,10 @@ def main() -> None:
     parser.add_argument("--lesion-steps", type=int, default=None, help="default: configs/default_lesion.yaml")
     parser.add_argument("--contrast-steps", type=int, default=None, help="default: configs/default_lesion_contrast.yaml")
     parser.add_argument("--contrasts", nargs="*", default=list(CONTRASTS), help="contrasts given a lesion stage of their own")
+    parser.add_argument("--cord-contrasts", nargs="*", default=list(CORD_CONTRASTS),
+                        help="contrasts given a cord stage of their own (stage cord-contrast)")
+    parser.add_argument("--cord-contrast-steps", type=int, default=None,
+                        help="default: configs/default_cord_contrast.yaml")
     parser.add_argument("--finetune-subjects", type=int, default=20, help="standard phantoms the contrast stages learn from")
     parser.add_argument("--test-subjects", type=int, default=8)
     parser.add_argument("--healthy-phantoms", type=int, default=24,
@@ -381,7 +413,8 @@ def main() -> None:
     parser.add_argument("--evaluate", type=Path, default=None, help="only evaluate this bundle (no training)")
     parser.add_argument("--localizer-steps", type=int, default=None, help="default: configs/default_localizer.yaml")
     parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES),
-                        help="stages to train (contrast: the lesion-<contrast> stages); the others come from --reuse")
+                        help="stages to train (cord-contrast: the cord-<contrast> stages, contrast: the "
+                             "lesion-<contrast> stages); the others come from --reuse")
     parser.add_argument("--reuse", type=Path, default=None, help="a bundle whose other stages are kept unchanged")
     parser.add_argument("--continue", dest="continue_training", action="store_true",
                         help="the localizer, cord and general lesion stages start from --reuse's weights of those stages")

@@ -105,7 +105,7 @@ PrecisionOption = Annotated[
 ContrastOption = Annotated[
     str | None,
     typer.Option(help="Contrast of the inputs (T2w, T1w, PSIR, ...); default: each file's BIDS suffix. A cascade "
-                      "with a lesion model of that contrast (lesion-<contrast>/) uses it."),
+                      "with a lesion or cord model of that contrast (lesion-<contrast>/, cord-<contrast>/) uses it."),
 ]
 
 ShardOption = Annotated[

@@ -275,7 +275,7 @@ class _Batch:
             input=item.label, status="ok", output=str(output_path(self.out_dir, item)), lesions=count,
             lesion_volume_mm3=round(volume, 2), seconds=round(time.perf_counter() - started, 3), error="",
             cord_output=cord, warning=warning, lesion_stage=segmentation.lesion_stage,
-            lesion_rule=segmentation.lesion_rule,
+            lesion_rule=segmentation.lesion_rule, cord_stage=segmentation.cord_stage,
         )
 
 

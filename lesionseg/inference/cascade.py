@@ -8,7 +8,8 @@ Steps for one image (all on the canonical RAS grid of the input; outputs then go
    which the cord model runs; that box is normalised on its own, as the cord model's small training images were
    (as Spinal Cord Toolbox finds the cord before ``sct_deepseg_lesion``);
 1. the cord model predicts the cord (in that box, else on the whole image); its largest connected component is
-   kept;
+   kept (the contrast-specific cord model of the image's contrast when the cascade has one, e.g. ``cord-T2starw/``
+   in a bundle, as Spinal Cord Toolbox's ``sct_deepseg_sc -c t2s``);
 2. a box around that cord grown by ``cascade.margin_mm`` is cropped from the image;
 3. the lesion model predicts lesions in the crop, pasted back into a full-size map (the contrast-specific lesion
    model of the image's contrast when the cascade has one, e.g. ``lesion-PSIR/`` in a bundle; the contrast comes
@@ -37,7 +38,7 @@ from lesionseg.inference.fp_reduction import FalsePositiveFilter
 from lesionseg.inference.lesions import keep_lesions_in_cord, remove_small_lesions
 from lesionseg.inference.predictor import Prediction, Predictor, load_timed
 from lesionseg.inference.segmenter import ImageSource, InferenceSettings, Segmentation
-from lesionseg.io.checkpoint import CONTRAST_STAGE_PREFIX, contrast_stages
+from lesionseg.io.checkpoint import CONTRAST_STAGE_PREFIX, CORD_CONTRAST_PREFIX, contrast_stages
 from lesionseg.io.nifti import LoadedImage, as_loaded_image
 from lesionseg.transforms.cropping import Box, box_slices, crop_affine, crop_box_around
 from lesionseg.transforms.postprocessing import dilate_mm, keep_largest_component, label_components
@@ -56,6 +57,8 @@ class CascadePrediction:
     warning: str = ""
     seconds: dict[str, float] = field(default_factory=dict)
     lesion_contrast: str = ""
+    #: the contrast whose cord stage ran (``""``: the general one)
+    cord_contrast: str = ""
     #: the rule that decided which lesions were kept, for summaries and reports
     lesion_rule: str = ""
     #: the disc model's discs and the vertebral levels counted from them (cord voxels; a cascade with ``discs/``)
@@ -143,7 +146,8 @@ class CascadePredictor:
     :class:`~lesionseg.inference.segmenter.Segmenter`.
 
     ``lesion_by_contrast`` holds lesion models of one contrast each (e.g. fine-tuned on PSIR); an image of such
-    a contrast goes to its own model, any other image to ``lesion``.
+    a contrast goes to its own model, any other image to ``lesion``. ``cord_by_contrast`` does the same for the
+    cord model (the localiser stays the same for every contrast).
     """
 
     segments_cord = True
@@ -159,8 +163,10 @@ class CascadePredictor:
         localizer: Predictor | None = None,
         discs: Predictor | None = None,
         c2: Predictor | None = None,
+        cord_by_contrast: Mapping[str, Predictor] | None = None,
     ) -> None:
         self.cord = cord
+        self.cord_by_contrast = dict(cord_by_contrast or {})
         #: Optional stage 0: a coarse cord model that bounds where the cord model runs.
         self.localizer = localizer
         #: Optional: a disc model and a C2 model, run around the cord; the vertebral levels are counted from the
@@ -189,14 +195,16 @@ class CascadePredictor:
             localizer=self.localizer.with_settings(speed) if self.localizer is not None else None,
             discs=self.discs.with_settings(speed) if self.discs is not None else None,
             c2=self.c2.with_settings(speed) if self.c2 is not None else None,
+            cord_by_contrast={c: m.with_settings(speed) for c, m in self.cord_by_contrast.items()},
         )
 
     @property
     def stages(self) -> list[Predictor]:
-        """Every network: localiser, cord, lesion models, false-positive filter, disc and C2 models (those
+        """Every network: localiser, cord models, lesion models, false-positive filter, disc and C2 models (those
         present)."""
         second = self.fp_filter.second if self.fp_filter is not None else None
-        stages = (self.localizer, self.cord, *self.lesion_stages, second, self.discs, self.c2)
+        stages = (self.localizer, self.cord, *self.cord_by_contrast.values(), *self.lesion_stages, second, self.discs,
+                  self.c2)
         return [stage for stage in stages if stage is not None]
 
     def segment(
@@ -207,7 +215,9 @@ class CascadePredictor:
         :class:`~lesionseg.inference.segmenter.Segmentation`."""
         result = self.predict_loaded(as_loaded_image(image, affine, contrast=contrast))
         stage = f"{CONTRAST_STAGE_PREFIX}{result.lesion_contrast}" if result.lesion_contrast else "lesion"
+        cord_stage = f"{CORD_CONTRAST_PREFIX}{result.cord_contrast}" if result.cord_contrast else "cord"
         return Segmentation(lesion=result.lesion, cord=result.cord, warning=result.warning, lesion_stage=stage,
+                            cord_stage=cord_stage if self.cord is not None else "",
                             lesion_rule=result.lesion_rule, box=result.box, seconds=dict(result.seconds),
                             levels=result.levels)
 
@@ -219,6 +229,10 @@ class CascadePredictor:
     def lesion_for(self, contrast: str | None) -> Predictor:
         """The lesion model for an image of ``contrast``: its contrast-specific model, else the general one."""
         return self.lesion_by_contrast.get(contrast or "", self.lesion)
+
+    def cord_for(self, contrast: str | None) -> Predictor | None:
+        """The cord model for an image of ``contrast``: its contrast-specific model, else the general one."""
+        return self.cord_by_contrast.get(contrast or "", self.cord)
 
     @classmethod
     def from_models(
@@ -234,40 +248,34 @@ class CascadePredictor:
         localizer_model: str | Path | None = None,
         discs_model: str | Path | None = None,
         c2_model: str | Path | None = None,
+        cord_by_contrast: Mapping[str, str | Path] | None = None,
     ) -> CascadePredictor:
-        """Load the models (the optional false-positive-reduction model, contrast-specific lesion models and cord
-        localiser, disc and C2 models too) safely.
+        """Load the models (the optional false-positive-reduction model, contrast-specific lesion and cord models,
+        cord localiser, disc and C2 models too) safely.
 
         Raises:
             ModelError: unreadable models, a model of the wrong target (e.g. a cord model as the lesion model), a
-                contrast-specific model trained on other contrasts, or a disc model without a C2 model.
+                contrast-specific model of the wrong target or trained on other contrasts, or a disc model without
+                a C2 model.
         """
         if (discs_model is None) != (c2_model is None):
             raise ModelError(f"{discs_model or c2_model}: the vertebral levels need both a disc and a C2 model")
         cord = Predictor.from_model(cord_model, device=device, engine=engine)
         lesion = Predictor.from_model(lesion_model, device=device, tta=tta, engine=engine)
         first_lesion = lesion_model[0] if isinstance(lesion_model, list) else lesion_model
-        paths = dict(lesion_by_contrast or {})
-        by_contrast = {c: Predictor.from_model(p, device=device, tta=tta, engine=engine) for c, p in paths.items()}
+        by_contrast = _contrast_models(lesion_by_contrast or {}, "lesion", device=device, tta=tta, engine=engine)
+        cords = _contrast_models(cord_by_contrast or {}, "cord", device=device, engine=engine)
         localizer = Predictor.from_model(localizer_model, device=device, engine=engine) if localizer_model else None
         discs = Predictor.from_model(discs_model, device=device, engine=engine) if discs_model else None
         c2 = Predictor.from_model(c2_model, device=device, engine=engine) if c2_model else None
         checks = [("cord", cord, cord_model), ("lesion", lesion, first_lesion)]
         checks += [("cord", localizer, localizer_model)] if localizer is not None else []
         checks += [("disc", discs, discs_model), ("c2", c2, c2_model)] if discs is not None else []
-        checks += [("lesion", by_contrast[contrast], path) for contrast, path in paths.items()]
         for role, predictor, path in checks:
-            target = predictor.config.data.target
-            if target != role:
-                raise ModelError(f"{path}: a {target} model given as the cascade's {role} model (order: CORD LESION)")
-        for contrast, path in paths.items():
-            trained = by_contrast[contrast].metadata.contrasts or []
-            if contrast not in trained:
-                trained_on = "/".join(trained) or "unknown contrasts"
-                raise ModelError(f"{path}: the {contrast} lesion model was trained on {trained_on}")
+            _check_target(predictor, role, path, " (order: CORD LESION)")
         fp_filter = FalsePositiveFilter(Predictor.from_model(fp_model, device=device, engine=engine)) if fp_model else None
         return cls(cord, lesion, fp_filter=fp_filter, lesion_by_contrast=by_contrast, localizer=localizer, discs=discs,
-                   c2=c2)
+                   c2=c2, cord_by_contrast=cords)
 
     def predict_cord(self, image: LoadedImage) -> Prediction:
         """The cord model's prediction, reduced to its largest connected component.
@@ -277,7 +285,7 @@ class CascadePredictor:
         """
         if self.cord is None:
             raise ValueError("this cascade has no cord model; pass cord_mask")
-        return predict_cord(self.cord, image, self.localizer, self.cascade)
+        return predict_cord(self.cord_for(image.contrast), image, self.localizer, self.cascade)
 
     def predict_loaded(self, image: LoadedImage, *, cord_mask: np.ndarray | None = None) -> CascadePrediction:
         """Run the cascade on a loaded image; ``cord_mask`` (canonical grid) skips the cord model.
@@ -320,12 +328,14 @@ class CascadePredictor:
             lesion = self.fp_filter(image, lesion, box=box)
             seconds["fp_reduction"] = time.perf_counter() - started
         lesion_contrast = str(image.contrast) if lesion_model is not self.lesion else ""
+        cord_contrast = str(image.contrast) if cord_mask is None and image.contrast in self.cord_by_contrast else ""
         started = time.perf_counter()
         discs, levels = self.predict_levels(image, cord.mask)
         if self.discs is not None:
             seconds["discs"] = time.perf_counter() - started
         return CascadePrediction(cord=cord, lesion=lesion, box=box, warning=warning, seconds=seconds,
-                                 lesion_contrast=lesion_contrast, lesion_rule=self.lesion_rule, discs=discs,
+                                 lesion_contrast=lesion_contrast, cord_contrast=cord_contrast,
+                                 lesion_rule=self.lesion_rule, discs=discs,
                                  levels=levels)
 
     def predict_levels(self, image: LoadedImage, cord: np.ndarray) -> tuple[Prediction | None, np.ndarray | None]:
@@ -383,7 +393,7 @@ def load_pipeline(
     - ``cascade=(cord_model, lesion_model)``: a :class:`CascadePredictor` (extra ``model`` paths join the lesion
       model as an ensemble);
     - ``model`` a cascade bundle (a folder with ``cord/`` and ``lesion/`` model folders, optionally ``fp/``,
-      contrast-specific lesion models ``lesion-<contrast>/``, a cord localiser ``localizer/``, and a disc model
+      contrast-specific lesion and cord models ``lesion-<contrast>/`` and ``cord-<contrast>/``, a cord localiser ``localizer/``, and a disc model
       ``discs/`` with a C2 model ``c2/`` for the vertebral levels): a
       :class:`CascadePredictor`;
     - otherwise ``model`` is one whole-image model, or several (an ensemble).
@@ -404,7 +414,7 @@ def load_pipeline(
         bundled_fp = bundle / "fp" if (bundle / "fp").is_dir() else None
         return CascadePredictor.from_models(
             bundle / "cord", bundle / "lesion", device=device, fp_model=fp_model or bundled_fp, tta=tta, engine=engine,
-            lesion_by_contrast=contrast_stages(bundle),
+            lesion_by_contrast=contrast_stages(bundle), cord_by_contrast=contrast_stages(bundle, CORD_CONTRAST_PREFIX),
             localizer_model=bundle / "localizer" if (bundle / "localizer").is_dir() else None,
             discs_model=bundle / "discs" if (bundle / "discs").is_dir() else None,
             c2_model=bundle / "c2" if (bundle / "c2").is_dir() else None,
@@ -413,6 +423,36 @@ def load_pipeline(
     if fp_model is not None:
         predictor.candidate_filter = FalsePositiveFilter(Predictor.from_model(fp_model, device=device, engine=engine))
     return predictor
+
+
+def _check_target(predictor: Predictor, role: str, path: str | Path, hint: str = "") -> None:
+    """Refuse a model of another target than ``role`` (e.g. a lesion model as the cord model).
+
+    Raises:
+        ModelError: naming the file and both targets.
+    """
+    target = predictor.config.data.target
+    if target != role:
+        raise ModelError(f"{path}: a {target} model given as the cascade's {role} model{hint}")
+
+
+def _contrast_models(paths: Mapping[str, str | Path], role: str, **load: object) -> dict[str, Predictor]:
+    """Contrast-specific ``role`` models (``"lesion"`` or ``"cord"``), each loaded with ``load``'s options and
+    checked to be a ``role`` model trained on its contrast.
+
+    Raises:
+        ModelError: an unreadable model, another target, or a model not trained on its contrast.
+    """
+    models = {}
+    for contrast, path in paths.items():
+        model = Predictor.from_model(path, **load)
+        _check_target(model, role, path)
+        trained = model.metadata.contrasts or []
+        if contrast not in trained:
+            trained_on = "/".join(trained) or "unknown contrasts"
+            raise ModelError(f"{path}: the {contrast} {role} model was trained on {trained_on}")
+        models[contrast] = model
+    return models
 
 
 def _region_mask(model: Predictor, image: LoadedImage, box: Box) -> tuple[np.ndarray, np.ndarray]:

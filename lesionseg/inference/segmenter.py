@@ -68,7 +68,8 @@ class InferenceSettings:
 class Segmentation:
     """One image's result, whatever the segmenter: the lesion prediction, the cord prediction (a cascade's), a
     warning when it fell back (e.g. no cord found), which lesion stage ran (``lesion``, ``lesion-<contrast>``;
-    "" for a whole-image model) and which lesions were kept, in words.
+    "" for a whole-image model), which cord stage (``cord``, ``cord-<contrast>``) and which lesions were kept, in
+    words.
 
     ``lesion`` and ``cord`` hold canonical (RAS) arrays; the properties below give everything **on the input's
     own grid** (its shape and orientation), as arrays and as nibabel images with the input's affine.
@@ -83,6 +84,7 @@ class Segmentation:
     seconds: dict[str, float] = field(default_factory=dict)
     #: vertebral levels counted from the disc model's discs (canonical grid, cord voxels; None without a disc model)
     levels: np.ndarray | None = None
+    cord_stage: str = ""
 
     @property
     def lesion_mask(self) -> np.ndarray:

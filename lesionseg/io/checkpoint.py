@@ -37,6 +37,9 @@ METADATA_FILE = "metadata.json"
 CARD_FILE = "MODEL_CARD.md"
 #: Prefix of a cascade bundle's contrast-specific lesion stages: ``lesion-T1w/`` serves T1w images.
 CONTRAST_STAGE_PREFIX = "lesion-"
+#: A bundle's cord stage of one contrast: ``cord-<contrast>/`` (e.g. ``cord-T2starw``), as Spinal Cord Toolbox's
+#: ``sct_deepseg_sc -c t1|t2|t2s``.
+CORD_CONTRAST_PREFIX = "cord-"
 #: How a model card records the checksum of its weights: a line ``SHA-256 (model.pt): <64 hex digits>``.
 CARD_CHECKSUM = re.compile(r"SHA-256 \(model\.pt\):\s*`?([0-9a-f]{64})`?")
 
@@ -171,11 +174,12 @@ def _verify_export(folder: Path) -> None:
         raise ModelError(f"{folder / ONNX_FILE}: SHA-256 differs from {METADATA_FILE} (corrupted or replaced)")
 
 
-def contrast_stages(bundle: Path) -> dict[str, Path]:
-    """A bundle's contrast-specific lesion stages: ``{"T1w": bundle / "lesion-T1w", ...}``."""
+def contrast_stages(bundle: Path, prefix: str = CONTRAST_STAGE_PREFIX) -> dict[str, Path]:
+    """A bundle's contrast-specific stages: lesion stages ``{"T1w": bundle / "lesion-T1w", ...}``, or cord stages
+    with ``prefix=CORD_CONTRAST_PREFIX``."""
     return {
-        folder.name.removeprefix(CONTRAST_STAGE_PREFIX): folder
-        for folder in sorted(bundle.glob(f"{CONTRAST_STAGE_PREFIX}*"))
+        folder.name.removeprefix(prefix): folder
+        for folder in sorted(bundle.glob(f"{prefix}*"))
         if (folder / MODEL_FILE).is_file()
     }
 
@@ -188,6 +192,7 @@ def bundle_stages(folder: Path) -> tuple[str, ...]:
     if not stages:
         return ()
     stages += [path.name for path in contrast_stages(folder).values()]
+    stages += [path.name for path in contrast_stages(folder, CORD_CONTRAST_PREFIX).values()]
     return (*stages, *[name for name in ("fp", "localizer", "discs") if (folder / name / MODEL_FILE).is_file()])
 
 

@@ -133,7 +133,8 @@ class BidsSidecarWriter:
             return
         source = self.derivative.source_uri(scan.item)
         common = {"Sources": [source], "SpatialReference": source, "ModelName": self.derivative.model_name,
-                  "Models": self.models, "LesionStage": scan.segmentation.lesion_stage}
+                  "Models": self.models, "LesionStage": scan.segmentation.lesion_stage,
+                  "CordStage": scan.segmentation.cord_stage}
         for suffix in self.images(scan.segmentation.cord is not None):
             columns = _COLUMNS if suffix == LESION_LABELED_OUTPUT_SUFFIX else {}
             write_json(output_path(out_dir, scan.item, suffix, ".json"), {**_IMAGES[suffix], **common, **columns})

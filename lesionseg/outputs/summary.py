@@ -31,6 +31,8 @@ class InferenceRecord:
     lesion_stage: str = ""
     #: which lesions a cascade kept (minimum size, share inside the cord); "" without cascade
     lesion_rule: str = ""
+    #: which cord model of a cascade ran: ``cord`` (the general one) or ``cord-<contrast>``; "" without cascade
+    cord_stage: str = ""
 
     @classmethod
     def failed(cls, label: str, error: str, seconds: float = 0.0) -> InferenceRecord:

@@ -105,6 +105,7 @@ def _level_rows(table: LesionTable) -> list[str]:
 def _summary_rows(item: InputFile, image: LoadedImage, table: LesionTable, record: InferenceRecord,
                   model_name: str, model_version: str) -> list[str]:
     stage = f"; lesion model {html.escape(record.lesion_stage)}" if record.lesion_stage else ""
+    stage = f"; cord model {html.escape(record.cord_stage)}{stage}" if record.cord_stage else stage
     rule = f" ({html.escape(record.lesion_rule)})" if record.lesion_rule else ""
     contrast = html.escape(image.contrast or "not given")
     return [

@@ -161,6 +161,23 @@ def test_an_image_goes_to_the_lesion_model_of_its_contrast(phantom_dataset: Path
         assert not other.lesion.mask.any() and other.lesion_contrast == ""
 
 
+def test_an_image_goes_to_the_cord_model_of_its_contrast(phantom_dataset: Path) -> None:
+    from dataclasses import replace
+
+    image, _ = _phantom(phantom_dataset)
+    cascade = CascadePredictor(_constant_predictor(-10.0), _constant_predictor(-10.0),
+                               cord_by_contrast={"T2starw": _constant_predictor(10.0)})
+    t2starw = cascade.predict_loaded(replace(image, contrast="T2starw"))
+    assert t2starw.cord.mask.any() and t2starw.cord_contrast == "T2starw" and t2starw.warning == ""
+    assert cascade.segment(replace(image, contrast="T2starw")).cord_stage == "cord-T2starw"
+    for contrast in ("T2w", None):  # another contrast, or none known: the general cord model (finds nothing here)
+        other = cascade.predict_loaded(replace(image, contrast=contrast))
+        assert not other.cord.mask.any() and other.cord_contrast == "" and other.warning.startswith("no cord found")
+    assert cascade.segment(replace(image, contrast="T2w")).cord_stage == "cord"
+    # a cord mask given by the user: no cord model ran
+    assert cascade.predict_loaded(replace(image, contrast="T2starw"), cord_mask=t2starw.cord.mask).cord_contrast == ""
+
+
 def test_without_restriction_the_crop_bounds_the_lesions(phantom_dataset: Path) -> None:
     image, cord = _phantom(phantom_dataset)
     config = load_config(CONFIGS / "tiny.yaml", ["cascade.restrict_to_cord=false", "cascade.min_cord_fraction=0"])
@@ -271,6 +288,24 @@ def test_cascade_bundle_folder_and_cli(trained_tiny_cord_model: Path, trained_ti
     with pytest.raises(ModelError, match="lesion-PSIR: the PSIR lesion model was trained on T2w"):
         load_pipeline(bundle, device="cpu")
     shutil.rmtree(bundle / "lesion-PSIR")
+    # a contrast-specific cord stage likewise: found, listed, used for its contrast and named in the summary
+    shutil.copytree(trained_tiny_cord_model, bundle / "cord-T2w")
+    assert bundle_stages(bundle) == ("cord", "lesion", "lesion-T2w", "cord-T2w")
+    pipeline = load_pipeline(bundle, device="cpu")
+    assert list(pipeline.cord_by_contrast) == ["T2w"] and pipeline.cord_for("T1w") is pipeline.cord
+    records = run_batch(pipeline, [phantom_dataset / "sub-001"], tmp_path / "cord-staged")
+    stages = {Path(r.input).name.split("_")[-1].split(".")[0]: r.cord_stage for r in records}
+    assert stages == {"T2w": "cord-T2w", "T1w": "cord", "PSIR": "cord"}
+    row = next(r for r in csv.DictReader((tmp_path / "cord-staged" / "summary.csv").open()) if "T2w" in r["input"])
+    assert row["cord_stage"] == "cord-T2w"
+    shutil.copytree(trained_tiny_cord_model, bundle / "cord-PSIR")  # a T2w cord model in the PSIR slot: refused
+    with pytest.raises(ModelError, match="cord-PSIR: the PSIR cord model was trained on T2w"):
+        load_pipeline(bundle, device="cpu")
+    shutil.rmtree(bundle / "cord-PSIR")
+    shutil.copytree(trained_tiny_model, bundle / "cord-T1w")  # a lesion model as a cord stage: refused
+    with pytest.raises(ModelError, match="cord-T1w: a lesion model given as the cascade's cord model"):
+        load_pipeline(bundle, device="cpu")
+    shutil.rmtree(bundle / "cord-T1w")
     result = CliRunner().invoke(
         app, ["infer", str(phantom_dataset / "sub-001"), "--cascade", str(trained_tiny_cord_model), str(trained_tiny_model), "--out", str(tmp_path / "out")]
     )
