@@ -10,7 +10,7 @@ that contrast's cord and lesion stages: their lesions and cord Dice are reported
 montage per scan (and per declared run) shows every slice of the acquisition plane with the cord (cyan) and lesion
 (red) contours: look at each one.
 
-    python scripts/real_scan_check.py --out runs/real-check [--model lesionseg/models/cascade-synth-v5]
+    python scripts/real_scan_check.py --out runs/real-check [--model lesionseg/models/cascade-synth-v6]
 
 Writes ``OUT/results.json``, ``OUT/table.md``, ``OUT/montages/<scan>.png`` and ``OUT/montages/<scan>_as-<contrast>.png``.
 """

@@ -21,7 +21,7 @@ from lesionseg.errors import ModelError, OutputError
 from lesionseg.io.checkpoint import CARD_FILE, MODEL_FILE, bundle_stages, verify_models
 
 #: The cascade ``lesionseg infer`` uses without ``--model`` / ``--cascade``.
-DEFAULT_MODEL = "cascade-synth-v5"
+DEFAULT_MODEL = "cascade-synth-v6"
 #: Environment variable naming another folder of shipped models (instead of the package's).
 MODELS_ENV = "LESIONSEG_MODELS"
 #: Environment variable naming the folder of installed models (default: the platform's user data folder).

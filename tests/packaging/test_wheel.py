@@ -40,9 +40,9 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_wheel_carries_configs_and_models(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "lesionseg/configs/demo.yaml" in names and "lesionseg/configs/tiny.yaml" in names
-    for stage in ("localizer", "cord", "lesion", "lesion-T2w", "lesion-T2starw"):
-        assert f"lesionseg/models/cascade-synth-v5/{stage}/model.pt" in names
-        assert f"lesionseg/models/cascade-synth-v5/{stage}/MODEL_CARD.md" in names
+    for stage in ("localizer", "cord", "cord-T2starw", "lesion", "lesion-T2w", "lesion-T2starw"):
+        assert f"lesionseg/models/cascade-synth-v6/{stage}/model.pt" in names
+        assert f"lesionseg/models/cascade-synth-v6/{stage}/MODEL_CARD.md" in names
     assert not any(name.startswith("tests/") for name in names)
 
 
@@ -60,7 +60,7 @@ def test_installed_wheel_segments_a_phantom_with_the_default_model(wheel: Path, 
     assert where.startswith(str(venv)), where  # the wheel's copy, not this checkout
     lesionseg = str(venv / "bin" / "lesionseg")
     listing = _run([lesionseg, "models"], cwd=work)
-    assert "cascade-synth-v5 (default)" in listing.stdout
+    assert "cascade-synth-v6 (default)" in listing.stdout
     scan = phantom_dataset / "sub-001/anat/sub-001_T2w.nii.gz"
     result = _run([lesionseg, "infer", str(scan), "--out", str(work / "out"), "--device", "cpu"], cwd=work)
     assert "1 ok, 0 failed" in result.stderr
