@@ -336,7 +336,12 @@ def _prefetched(items: Sequence[InputFile], options: BatchOptions) -> Iterator[t
 
 def contrast_warning(segmenter: Segmenter | Predictor, contrast: str | None) -> str:
     """A warning when the input's contrast is not one the lesion model was trained on, e.g. a T2w model on a PSIR
-    scan; "" when they agree, either is unknown, or the model is contrast-agnostic (random intensities)."""
+    scan, or when it is unknown and the cascade has stages of their own for some contrasts (they did not run); ""
+    when they agree, the model's contrasts are unknown, or the model is contrast-agnostic (random intensities)."""
+    if contrast is None:
+        own = sorted({*getattr(segmenter, "lesion_by_contrast", {}), *getattr(segmenter, "cord_by_contrast", {})})
+        return (f"contrast not declared (no BIDS suffix such as _T2w, no --contrast): the general stages ran, not this "
+                f"model's own stages for {', '.join(own)}" if own else "")
     lesion = segmenter.lesion_for(contrast)
     trained = lesion.metadata.contrasts
     if not trained or contrast is None or contrast in trained or lesion.metadata.contrast_agnostic:

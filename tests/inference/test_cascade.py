@@ -298,6 +298,13 @@ def test_cascade_bundle_folder_and_cli(trained_tiny_cord_model: Path, trained_ti
     assert stages == {"T2w": "cord-T2w", "T1w": "cord", "PSIR": "cord"}
     row = next(r for r in csv.DictReader((tmp_path / "cord-staged" / "summary.csv").open()) if "T2w" in r["input"])
     assert row["cord_stage"] == "cord-T2w"
+    assert not any("contrast not declared" in r.warning for r in records)  # each phantom's name declares it
+    unnamed = tmp_path / "unnamed" / "scan.nii.gz"  # a name without a BIDS suffix: the general stages, and a warning
+    unnamed.parent.mkdir()
+    shutil.copy(phantom_dataset / "sub-001" / "anat" / "sub-001_T2w.nii.gz", unnamed)
+    [record] = run_batch(pipeline, [unnamed], tmp_path / "unnamed-out")
+    assert record.cord_stage == "cord" and record.lesion_stage == "lesion"
+    assert "contrast not declared" in record.warning and "own stages for T2w" in record.warning
     shutil.copytree(trained_tiny_cord_model, bundle / "cord-PSIR")  # a T2w cord model in the PSIR slot: refused
     with pytest.raises(ModelError, match="cord-PSIR: the PSIR cord model was trained on T2w"):
         load_pipeline(bundle, device="cpu")
