@@ -12,7 +12,8 @@ montage per scan (and per declared run) shows every slice of the acquisition pla
 
     python scripts/real_scan_check.py --out runs/real-check [--model lesionseg/models/cascade-synth-v6]
 
-Writes ``OUT/results.json``, ``OUT/table.md``, ``OUT/montages/<scan>.png`` and ``OUT/montages/<scan>_as-<contrast>.png``.
+Writes ``OUT/results.json``, ``OUT/table.md``, ``OUT/montages/<scan>.png`` and
+``OUT/montages/<scan>_as-<contrast>.png``.
 """
 
 from __future__ import annotations

@@ -175,9 +175,10 @@ def _stage_text(name: str, role: str, finetune_subjects: int) -> tuple[list[str]
         contrast = role.removeprefix(CORD_CONTRAST_PREFIX)
         what = [f"Stage 1 (spinal cord) of the default lesionseg cascade `{name}` for {contrast} images: the cascade",
                 f"picks it when the file's BIDS suffix is `_{contrast}` or `--contrast {contrast}` is given."]
-        data = ["- Data: starts from `cord/` (the domain-randomised cord stage), fine-tuned on domain-randomised phantoms",
-                f"  of the {contrast} contrast only (random anatomy, grey matter, resolution, artefacts and fields of",
-                f"  view); validated on standard {contrast} phantoms; no real scan and no patient data. Flip TTA on."]
+        data = ["- Data: starts from `cord/` (the domain-randomised cord stage), fine-tuned on domain-randomised",
+                f"  phantoms of the {contrast} contrast only (random anatomy, grey matter, resolution, artefacts and",
+                f"  fields of view); validated on standard {contrast} phantoms; no real scan and no patient data. Flip",
+                "  TTA on."]
         return what, data, "default_cord_contrast.yaml"
     if role == "lesion":
         what = [f"Stage 2 (MS lesions inside a crop around the cord) of the default lesionseg cascade `{name}`, for",
@@ -363,9 +364,9 @@ def package(args: argparse.Namespace, bundle: Path, results: dict, seconds: dict
         " gives an image of that contrast (BIDS suffix or `--contrast`) to its stage."
         if contrasts else ""
     )
-    cord_contrasts = [role.removeprefix(CORD_CONTRAST_PREFIX) for role in stages if role.startswith(CORD_CONTRAST_PREFIX)]
-    if cord_contrasts:
-        contrast_note += (f" `cord-<contrast>/` ({', '.join(cord_contrasts)}) are `cord/` fine-tuned on domain-randomised"
+    cords = [role.removeprefix(CORD_CONTRAST_PREFIX) for role in stages if role.startswith(CORD_CONTRAST_PREFIX)]
+    if cords:
+        contrast_note += (f" `cord-<contrast>/` ({', '.join(cords)}) are `cord/` fine-tuned on domain-randomised"
                           " phantoms of one contrast, used for images of that contrast after the localiser.")
     trained = [role for role in stages if role not in results.get("reused_stages", [])]
     (staging / CARD_FILE).write_text("\n".join([

@@ -393,8 +393,8 @@ def load_pipeline(
     - ``cascade=(cord_model, lesion_model)``: a :class:`CascadePredictor` (extra ``model`` paths join the lesion
       model as an ensemble);
     - ``model`` a cascade bundle (a folder with ``cord/`` and ``lesion/`` model folders, optionally ``fp/``,
-      contrast-specific lesion and cord models ``lesion-<contrast>/`` and ``cord-<contrast>/``, a cord localiser ``localizer/``, and a disc model
-      ``discs/`` with a C2 model ``c2/`` for the vertebral levels): a
+      contrast-specific lesion and cord models ``lesion-<contrast>/`` and ``cord-<contrast>/``, a cord localiser
+      ``localizer/``, and a disc model ``discs/`` with a C2 model ``c2/`` for the vertebral levels): a
       :class:`CascadePredictor`;
     - otherwise ``model`` is one whole-image model, or several (an ensemble).
 
@@ -414,7 +414,8 @@ def load_pipeline(
         bundled_fp = bundle / "fp" if (bundle / "fp").is_dir() else None
         return CascadePredictor.from_models(
             bundle / "cord", bundle / "lesion", device=device, fp_model=fp_model or bundled_fp, tta=tta, engine=engine,
-            lesion_by_contrast=contrast_stages(bundle), cord_by_contrast=contrast_stages(bundle, CORD_CONTRAST_PREFIX),
+            lesion_by_contrast=contrast_stages(bundle),
+            cord_by_contrast=contrast_stages(bundle, CORD_CONTRAST_PREFIX),
             localizer_model=bundle / "localizer" if (bundle / "localizer").is_dir() else None,
             discs_model=bundle / "discs" if (bundle / "discs").is_dir() else None,
             c2_model=bundle / "c2" if (bundle / "c2").is_dir() else None,

@@ -4,7 +4,8 @@ model folder (``lesionseg models install FOLDER``). Shipped configs: :func:`lesi
 
 A model is a model folder (``model.pt``, ``config.yaml``, ``metadata.json``, ``MODEL_CARD.md``) or a cascade
 bundle (``cord/`` and ``lesion/`` model folders, optionally ``localizer/``, ``fp/`` and contrast-specific lesion
-and cord models ``lesion-<contrast>/``, ``cord-<contrast>/``, each with its card, and a card of the whole). :data:`DEFAULT_MODEL` is what
+and cord models ``lesion-<contrast>/``, ``cord-<contrast>/``, each with its card, and a card of the whole).
+:data:`DEFAULT_MODEL` is what
 ``lesionseg infer`` uses when no model is given.
 """
 

@@ -59,8 +59,9 @@ def test_the_real_scan_exam_measures_a_real_scan(tmp_path: Path) -> None:
     assert 40 < check.median_csa_mm2 < 120  # an adult cervical cord
     assert (tmp_path / "montages" / "t2s.png").stat().st_size > 10_000
     assert "| t2s | 9 / 9 | 1 |" in markdown([check])
-    # the same scan declared as T2w goes through the T2w stages too, reported beside the general stages', with its montage
+    # the same scan declared as T2w goes through the T2w stages too, reported beside the general stages' (montage too)
     assert check.declared_contrast == "T2w" and isinstance(check.lesions_declared, int)
     assert f"; as T2w: {check.lesions_declared} |" in markdown([check])
-    assert check.dice_manual_declared is not None and f"; as T2w: {check.dice_manual_declared:.3f} |" in markdown([check])
+    assert check.dice_manual_declared is not None
+    assert f"; as T2w: {check.dice_manual_declared:.3f} |" in markdown([check])
     assert (tmp_path / "montages" / "t2s_as-T2w.png").stat().st_size > 10_000

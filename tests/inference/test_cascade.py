@@ -370,7 +370,8 @@ def test_a_disc_model_without_a_c2_model_is_refused(tmp_path: Path) -> None:
 def test_the_default_t2starw_stage_reports_no_lesion_on_a_healthy_real_t2starw() -> None:
     """The healthy errsm30 T2*w (axial gradient echo, a bright grey-matter butterfly), declared T2starw, goes to the
     default cascade's T2starw stages: no lesion (the general stage takes the grey matter for one), and a cord that
-    keeps out of the bright CSF (the general cord stage's Dice against the manual mask is 0.829, cord-T2starw's 0.895)."""
+    keeps out of the bright CSF (against the manual mask: the general cord stage's Dice 0.829, cord-T2starw's 0.895).
+    """
     from dataclasses import replace
 
     from lesionseg.evaluation.metrics import dice

@@ -54,7 +54,7 @@ def test_a_short_run_writes_a_carded_bundle_with_a_contrast_stage(tmp_path: Path
     assert healthy["phantoms"] == 2 and healthy["with_false_lesion"] <= min(2, healthy["false_lesions"])
     assert (healthy["mean_false_volume_mm3"] > 0) == (healthy["with_false_lesion"] > 0)
     assert "Lesion-free domain-randomised phantoms" in (bundle / CARD_FILE).read_text()
-    assert set(results["train_seconds"]) == {"localizer", "cord", "cord-T2starw", "lesion", "lesion-T1w", "lesion-T2starw",
-                                               "total"}
+    assert set(results["train_seconds"]) == {"localizer", "cord", "cord-T2starw", "lesion", "lesion-T1w",
+                                               "lesion-T2starw", "total"}
     pipeline = load_pipeline(bundle, device="cpu")
     assert list(pipeline.lesion_by_contrast) == ["T1w", "T2starw"] and list(pipeline.cord_by_contrast) == ["T2starw"]
