@@ -344,7 +344,7 @@ def contrast_warning(segmenter: Segmenter | Predictor, contrast: str | None) -> 
                 f"model's own stages for {', '.join(own)}" if own else "")
     lesion = segmenter.lesion_for(contrast)
     trained = lesion.metadata.contrasts
-    if not trained or contrast is None or contrast in trained or lesion.metadata.contrast_agnostic:
+    if not trained or contrast in trained or lesion.metadata.contrast_agnostic:
         return ""
     return (
         f"the lesion model was trained on {'/'.join(trained)}, this is {contrast}: expect poor results unless "
