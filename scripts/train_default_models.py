@@ -14,7 +14,8 @@
 4. Evaluation: cord Dice on every real scan in ../shared/data/real (when present); lesion Dice and lesion-wise
    F1 per contrast on the held-out phantoms, with the contrast stages and with the general stage alone; lesion
    Dice on real scans with implanted lesions; false lesions on lesion-free domain-randomised phantoms (seed 103)
-   and the real-scan exam (scripts/real_scan_check.py); the real scans' cord Dice also with their contrast declared.
+   and the real-scan exam (scripts/real_scan_check.py; it also gives the cord Dice of the crops run with their contrast
+   declared).
 5. The model folders are copied to ``lesionseg/models/NAME/{cord,cord-<contrast>,lesion,lesion-<contrast>}/`` with their
    model cards (metrics, SHA-256 of the weights) and a top-level card.
 
@@ -84,14 +85,12 @@ def general_only(pipeline: CascadePredictor) -> CascadePredictor:
                             localizer=pipeline.localizer, cord_by_contrast=pipeline.cord_by_contrast)
 
 
-def real_cord_dice(pipeline: CascadePredictor, real: Path, declared: bool = False) -> dict[str, float]:
-    """Cord Dice of the cascade's stage 1 on each real scan; ``declared``: with the scan's contrast declared as a
-    user would (``--contrast``), so through that contrast's cord stage when the bundle has one."""
+def real_cord_dice(pipeline: CascadePredictor, real: Path) -> dict[str, float]:
+    """Cord Dice of the cascade's stage 1 on each real scan."""
     scores = {}
-    for name, (image_path, cord_path, _, contrast) in REAL_SCANS.items():
+    for name, (image_path, cord_path, _, _) in REAL_SCANS.items():
         image = load_image(real / image_path)
         truth = load_label_for(image, real / cord_path).data
-        image = dataclasses.replace(image, contrast=contrast) if declared else image
         scores[name] = voxel_metrics(pipeline.predict_cord(image).mask, truth, image.spacing_mm).dice
     return scores
 
@@ -252,14 +251,13 @@ def _phantom_and_crop_lines(results: dict) -> list[str]:
     # a bundle without contrast stages: the general stage is the cascade
     implanted = results.get("implanted_lesion_dice", {})
     general_implanted = results.get("implanted_lesion_dice_general", implanted)
-    declared = results.get("real_cord_dice_declared", {})
-    lines = ["| real scan | cord Dice | cord Dice, contrast declared | lesion Dice, 3 implanted lesions (declared) "
-             "| same, general lesion stage only |", "|---|---|---|---|---|"]
+    lines = ["| real scan | cord Dice | lesion Dice, 3 implanted lesions (contrast declared) "
+             "| same, general lesion stage only |", "|---|---|---|---|"]
     for scan, value in results.get("real_cord_dice", {}).items():
-        lines.append(f"| {scan} | {value:.3f} | {declared.get(scan, float('nan')):.3f} | "
-                     f"{implanted.get(scan, float('nan')):.3f} | {general_implanted.get(scan, float('nan')):.3f} |")
+        lines.append(f"| {scan} | {value:.3f} | {implanted.get(scan, float('nan')):.3f} | "
+                     f"{general_implanted.get(scan, float('nan')):.3f} |")
     if not results.get("real_cord_dice"):
-        lines.append("| (../shared/data/real absent: not measured) | - | - | - | - |")
+        lines.append("| (../shared/data/real absent: not measured) | - | - | - |")
     general = results.get("phantoms_general", results.get("phantoms", {}))
     lines += ["", "| held-out phantoms | images | lesion Dice | lesion Dice (images with lesions) | lesion-wise F1 | cord Dice "
               "| lesion Dice, general lesion stage only |", "|---|---|---|---|---|---|---|"]
@@ -290,7 +288,6 @@ def evaluate_bundle(bundle: Path, test: Path, out: Path, healthy: int) -> dict:
     if REAL.is_dir():
         (out / "implanted").mkdir(parents=True, exist_ok=True)
         results["real_cord_dice"] = real_cord_dice(pipeline, REAL)
-        results["real_cord_dice_declared"] = real_cord_dice(pipeline, REAL, declared=True)
         results["implanted_lesion_dice"] = implanted_lesion_dice(pipeline, REAL, out / "implanted")
         if pipeline.lesion_by_contrast:
             results["implanted_lesion_dice_general"] = implanted_lesion_dice(general_only(pipeline), REAL, out / "implanted")
