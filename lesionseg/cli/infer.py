@@ -72,6 +72,13 @@ LevelsSuffixOption = Annotated[
     str | None, typer.Option(help="Vertebral levels for the lesion table from <stem>_<SUFFIX>.nii.gz beside each input.")
 ]
 
+LevelsKindOption = Annotated[
+    Literal["map", "discs", "vertebrae"],
+    typer.Option(help="What the --levels-suffix file holds: map, a level in every voxel of each level (e.g. SCT's "
+                      "labelled cord); discs, SCT's point labels on the discs (3 = C2-C3); vertebrae, SCT's point "
+                      "labels at each vertebra's mid-height (3 = C3)."),
+]
+
 AcceptNoOrientationOption = Annotated[
     bool, typer.Option(help="Take images whose header has no orientation (qform and sform codes 0) as RAS, "
                             "with a warning, instead of refusing them.")
@@ -140,6 +147,7 @@ def infer(
     series_uid: SeriesUidOption = None,
     series_description: SeriesDescriptionOption = None,
     levels_suffix: LevelsSuffixOption = None,
+    levels_kind: LevelsKindOption = "map",
     accept_no_orientation: AcceptNoOrientationOption = False,
     max_voxels: MaxVoxelsOption = 512 * 512 * 1024,
     bids_derivatives: BidsDerivativesOption = False,
@@ -175,8 +183,9 @@ def infer(
         options = BatchOptions(
             soft=soft, uncertainty=uncertainty, dicom_seg=output_format == "dicom-seg", skip_existing=skip_existing,
             series_uid=series_uid, series_description=series_description, levels_suffix=levels_suffix,
-            max_voxels=max_voxels, software_version=__version__, contrast=contrast, shard=_parse_shard(shard),
-            accept_no_orientation=accept_no_orientation, bids_derivatives=bids_derivatives, model_name=Path(name).name)
+            levels_kind=levels_kind, max_voxels=max_voxels, software_version=__version__, contrast=contrast,
+            shard=_parse_shard(shard), accept_no_orientation=accept_no_orientation, bids_derivatives=bids_derivatives,
+            model_name=Path(name).name)
         segmenter = load_segmenter(models or None, cascade=cascade, fp_model=fp_model, device=device, tta=tta,
                                    engine=engine, settings=settings)
         records = run_with_progress(segmenter, inputs, out, options, report_model=name if report else None)

@@ -27,8 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
+from lesionseg.analysis.levels import LEVEL_FILE_KINDS, levels_from_points, looks_like_points
 from lesionseg.constants import CORD_OUTPUT_SUFFIX, NIFTI_EXTENSIONS, UNCERTAINTY_OUTPUT_SUFFIX
-from lesionseg.errors import LesionsegError, unexpected
+from lesionseg.errors import ConfigError, InputError, LesionsegError, unexpected
 from lesionseg.inference.lesions import LesionTable, lesion_table
 from lesionseg.inference.predictor import Predictor
 from lesionseg.inference.segmenter import Segmentation, Segmenter
@@ -76,10 +77,13 @@ class BatchOptions:
     skip_existing: bool = False
     series_uid: str | None = None
     series_description: str | None = None
-    #: lesion table: connectivity of lesions, and the suffix of a vertebral level map beside each NIfTI input
-    #: (``<stem>_<levels_suffix>.nii.gz``, integer levels, 0 outside), when there is one
+    #: lesion table: connectivity of lesions, and the suffix of a vertebral level file beside each NIfTI input
+    #: (``<stem>_<levels_suffix>.nii.gz``), when there is one: a level map (integer levels, 0 outside), or point
+    #: labels of one of Spinal Cord Toolbox's conventions (``levels_kind``, one of
+    #: :data:`~lesionseg.analysis.levels.LEVEL_FILE_KINDS`)
     lesion_connectivity: int = 26
     levels_suffix: str | None = None
+    levels_kind: str = "map"
     max_voxels: int = MAX_VOXELS
     software_version: str = "unknown"
     #: contrast of every input (e.g. ``PSIR``); by default each NIfTI file's BIDS suffix says it
@@ -92,6 +96,10 @@ class BatchOptions:
     bids_derivatives: bool = False
     #: the model's name, for the derivative dataset's description and sidecars
     model_name: str = ""
+
+    def __post_init__(self) -> None:
+        if self.levels_kind not in LEVEL_FILE_KINDS:
+            raise ConfigError(f"levels_kind {self.levels_kind!r}: expected one of {', '.join(LEVEL_FILE_KINDS)}")
 
     @property
     def selection(self) -> InputSelection:
@@ -261,7 +269,7 @@ class _Batch:
     def lesion_table(self, item: InputFile, image: LoadedImage, segmentation: Segmentation) -> LesionTable:
         """The scan's lesion table, with the vertebral levels of the user's level map, else the automatic ones."""
         lesion, cord = segmentation.lesion, segmentation.cord
-        levels, source = _level_map(item, image, self.options), "level map"
+        levels, source = _level_map(item, image, self.options)
         if levels is None and segmentation.levels is not None:
             levels, source = segmentation.levels, AUTOMATIC_LEVELS
         return lesion_table(lesion.mask, image.affine, probabilities=lesion.probabilities,
@@ -352,14 +360,41 @@ def contrast_warning(segmenter: Segmenter | Predictor, contrast: str | None) -> 
     )
 
 
-def _level_map(item: InputFile, image: LoadedImage, options: BatchOptions) -> np.ndarray | None:
-    """The vertebral level map beside a NIfTI input (canonical grid, integers), or None."""
+#: the lesion table's ``level_source`` for each kind of level file
+LEVEL_FILE_SOURCES = {
+    "map": "level map",
+    "discs": "disc labels (Spinal Cord Toolbox convention: 3 = C2-C3 disc)",
+    "vertebrae": "vertebral-level labels (mid-height of each vertebra)",
+}
+
+
+def _level_map(item: InputFile, image: LoadedImage, options: BatchOptions) -> tuple[np.ndarray | None, str]:
+    """The vertebral level map from the level file beside a NIfTI input (canonical grid, integers), or None, and
+    its source in words.
+
+    Raises:
+        InputError: a point-label file given as a level map, or point labels that give no levels.
+    """
     if options.levels_suffix is None or item.series is not None:
-        return None
+        return None, ""
     for extension in NIFTI_EXTENSIONS:
         path = item.path.with_name(f"{item.stem}_{options.levels_suffix}{extension}")
         if path.is_file():
             levels = load_image(path)
             check_same_grid(image.path, image.geometry.shape, image.geometry.affine, path, levels.geometry.shape, levels.geometry.affine)
-            return np.rint(levels.data).astype(np.int32)
-    return None
+            values = _read_levels(path, np.rint(levels.data).astype(np.int32), options.levels_kind)
+            return values, LEVEL_FILE_SOURCES[options.levels_kind]
+    return None, ""
+
+
+def _read_levels(path: Path, values: np.ndarray, kind: str) -> np.ndarray:
+    """A level file's values as a level map: as they are (``map``), or from point labels."""
+    if kind == "map":
+        if looks_like_points(values):
+            raise InputError(f"{path}: point labels (at most 27 voxels per value), not a level map: give "
+                             "--levels-kind discs or vertebrae (Spinal Cord Toolbox's disc or vertebral-level labels)")
+        return values
+    try:
+        return levels_from_points(values, kind)
+    except ValueError as error:
+        raise InputError(f"{path}: {kind} labels: {error}") from None

@@ -171,6 +171,32 @@ def test_levels_beside_the_input_fill_the_lesion_table(tmp_path: Path) -> None:
     assert np.array_equal(values > 0, np.asarray(mask.dataobj) > 0)
 
 
+def test_point_labels_beside_the_input_are_read_in_the_kind_given(tmp_path: Path) -> None:
+    """SCT's errsm30 T2w with its vertebral mid-height labels (C3, C5); a copy whose labels are taken for a level map
+    fails with a one-line error and the other scan still runs."""
+    from lesionseg.config import load_config
+    from lesionseg.inference.batch import LEVEL_FILE_SOURCES
+    from tests.conftest import CONFIGS, real_path
+    from tests.inference.test_cascade import _ConstantLogits
+
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    for name in ("a_T2w", "b_T2w"):
+        shutil.copy(real_path("sct-errsm30/t2/t2.nii.gz"), scans / f"{name}.nii.gz")
+    shutil.copy(real_path("sct-errsm30/t2/labels.nii.gz"), scans / "a_T2w_labels.nii.gz")
+    everywhere = Predictor(_ConstantLogits(10.0), load_config(CONFIGS / "tiny.yaml"), device="cpu")
+    records = run_batch(everywhere, [scans], tmp_path / "out",
+                        options=BatchOptions(levels_suffix="labels", levels_kind="vertebrae"))
+    assert [r.status for r in records] == ["ok", "ok"]
+    table = json.loads((tmp_path / "out/a_T2w_lesions.json").read_text())
+    assert table["level_source"] == LEVEL_FILE_SOURCES["vertebrae"]
+    assert {row["vertebral_level"] for row in table["per_level"]} == {"C3", "C4", "C5"}
+    assert json.loads((tmp_path / "out/b_T2w_lesions.json").read_text())["level_source"] == ""
+    records = run_batch(everywhere, [scans], tmp_path / "out-map", options=BatchOptions(levels_suffix="labels"))
+    assert [r.status for r in records] == ["failed", "ok"]
+    assert "a_T2w_labels.nii.gz: point labels" in records[0].error and "\n" not in records[0].error
+
+
 def test_outputs_in_the_input_folder_are_not_inputs(trained_tiny_model: Path, phantom_dataset: Path, tmp_path: Path) -> None:
     shutil.copy(phantom_dataset / "sub-001/anat/sub-001_T2w.nii.gz", tmp_path / "scan_T2w.nii.gz")
     predictor = Predictor.from_model(trained_tiny_model, device="cpu")

@@ -119,3 +119,38 @@ def test_automatic_levels_name_the_lesions_and_a_users_level_map_wins(tmp_path) 
     table = batch.lesion_table(item, image, segmentation)
     assert table.level_source == "level map" and table.lesions[0].vertebral_level == "C5"
     assert batch.lesion_table(item, image, replace(segmentation, levels=None)).level_source == "level map"
+
+
+def test_point_labels_beside_a_scan_are_read_in_the_kind_given_and_refused_as_a_level_map(tmp_path) -> None:
+    import nibabel as nib
+
+    from lesionseg.errors import ConfigError, InputError
+    from lesionseg.inference.batch import LEVEL_FILE_SOURCES, BatchOptions, _Batch
+    from lesionseg.inference.predictor import Prediction
+    from lesionseg.inference.segmenter import Segmentation
+    from lesionseg.io.inputs import InputFile
+
+    shape = (20, 20, 40)
+    nib.save(nib.Nifti1Image(np.random.default_rng(0).random(shape, np.float32), np.eye(4)), tmp_path / "scan.nii.gz")
+    image = load_image(tmp_path / "scan.nii.gz")
+    lesion = np.zeros(shape, np.uint8)
+    lesion[9:11, 9:11, 22:25] = 1
+    segmentation = Segmentation(lesion=Prediction(lesion.astype(np.float32), lesion, image.affine, image.geometry))
+    discs = np.zeros(shape, np.int16)
+    discs[10, 10, 35], discs[10, 10, 20] = 6, 7  # C5-C6 and C6-C7: the lesion (slices 22-24) is in C6
+    nib.save(nib.Nifti1Image(discs, np.eye(4)), tmp_path / "scan_labels-disc.nii.gz")
+    item = InputFile(tmp_path / "scan.nii.gz", tmp_path)
+
+    def table(kind: str):
+        options = BatchOptions(levels_suffix="labels-disc", levels_kind=kind)
+        batch = _Batch(None, tmp_path / "out", options, [])  # type: ignore[arg-type]
+        return batch.lesion_table(item, image, segmentation)
+
+    with pytest.raises(InputError, match="scan_labels-disc.nii.gz: point labels .* --levels-kind discs or vertebrae"):
+        table("map")
+    by_discs = table("discs")
+    assert by_discs.lesions[0].vertebral_level == "C6" and by_discs.level_source == LEVEL_FILE_SOURCES["discs"]
+    assert by_discs.lesions[0].nearest_disc == "C6-C7"
+    assert table("vertebrae").lesions[0].vertebral_level == "C7"  # as mid-heights: C6-C7 at slice 27.5
+    with pytest.raises(ConfigError, match="levels_kind 'bodies'"):
+        BatchOptions(levels_kind="bodies")
