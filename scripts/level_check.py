@@ -3,7 +3,8 @@
 For ../shared/data/real/pam50-small (PAM50_small_levels.nii.gz, levels 1..20 in the cord) and the errsm30 T2w
 (t2_seg-manual_labeled.nii.gz, levels 2..5): the cascade's cord model, a disc model and a C2 model run on the scan,
 the discs along the cord are named from C2 (the disc at its lower end is C2-C3, :mod:`lesionseg.analysis.discs`), and
-every labelled cord voxel of the reference gets the level of its axial slice. Reported per scan: % of labelled voxels whose level is right,
+every labelled cord voxel of the reference gets the level of its axial slice. Reported per scan: % of labelled voxels
+whose level is right (on errsm30 also by SCT's vertebral mid-height labels of the scan, which disagree by one level),
 and for each disc of the reference (a change of level between two slices) the signed distance (mm, + = ours
 higher) to our disc of the same name. A PNG per scan (the mid-sagittal slice, reference levels left, ours right,
 discs marked) is written for looking at.
@@ -23,7 +24,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from lesionseg.analysis.discs import find_c2, find_discs, vertebral_levels
-from lesionseg.analysis.levels import level_name, slice_levels
+from lesionseg.analysis.levels import level_name, levels_from_points, slice_levels
 from lesionseg.inference.cascade import load_pipeline
 from lesionseg.inference.predictor import Predictor
 from lesionseg.io.nifti import load_image
@@ -35,6 +36,9 @@ SCANS = {
     "errsm30 T2w": ("sct-errsm30/t2/t2.nii.gz", "sct-errsm30/t2/t2_seg-manual_labeled.nii.gz"),
     "PAM50 T2": ("pam50-small/PAM50_small_t2.nii.gz", "pam50-small/PAM50_small_levels.nii.gz"),
 }
+#: scan -> SCT's vertebral mid-height point labels of the same scan, a second reference: on errsm30 they name every
+#: level one higher than its labelled cord does (docs/lesion-analysis.md, "Vertebral levels")
+POINT_LABELS = {"errsm30 T2w": "sct-errsm30/t2/labels.nii.gz"}
 
 
 def check(name: str, image_path: Path, reference_path: Path, cascade, models: tuple[Predictor, Predictor],
@@ -49,12 +53,15 @@ def check(name: str, image_path: Path, reference_path: Path, cascade, models: tu
     heights, ours = vertebral_levels(disc_mask, c2_mask, cord, image.spacing_mm, labelled=np.ones_like(reference))
     labelled = reference > 0
     correct = float((ours[labelled] == reference[labelled]).mean()) if labelled.any() else float("nan")
+    result = {"scan": name, "labelled_voxels": int(labelled.sum()), "percent_correct": round(100 * correct, 1)}
+    if name in POINT_LABELS and (REAL / POINT_LABELS[name]).is_file():
+        points = levels_from_points(np.rint(load_image(REAL / POINT_LABELS[name]).data).astype(np.int32), "vertebrae")
+        result["percent_correct_point_labels"] = round(100 * float((ours[labelled] == points[labelled]).mean()), 1)
     found = {f"{level_name(2 + k)}-{level_name(3 + k)}": height for k, height in enumerate(heights)}
     errors = {disc.name: round((found[disc.name] - disc.z) * image.spacing_mm[2], 1) if disc.name in found else None
               for disc in slice_levels(reference).discs}
     _figure(name, image.data, reference, ours, (disc_mask, c2_mask), out / f"{name.replace(' ', '_')}.png")
-    return {"scan": name, "labelled_voxels": int(labelled.sum()), "percent_correct": round(100 * correct, 1),
-            "discs_found": len(heights), "disc_error_mm": errors, "disc_peaks": [round(h, 1) for h in peaks],
+    return {**result, "discs_found": len(heights), "disc_error_mm": errors, "disc_peaks": [round(h, 1) for h in peaks],
             "c2_below_peak": find_c2(peaks, c2_mask, cord, image.spacing_mm)}
 
 
@@ -89,9 +96,10 @@ def main() -> None:
     results = [check(name, REAL / image, REAL / reference, cascade, models, args.out)
                for name, (image, reference) in SCANS.items() if (REAL / image).is_file()]
     (args.out / "levels.json").write_text(json.dumps(results, indent=2) + "\n")
-    lines = ["| scan | labelled cord voxels | level right | discs found | disc error (mm, + = ours higher) |",
-             "|---|---|---|---|---|"]
-    lines += [f"| {r['scan']} | {r['labelled_voxels']} | {r['percent_correct']}% | {r['discs_found']} | "
+    lines = ["| scan | labelled cord voxels | level right | right by the point labels | discs found | "
+             "disc error (mm, + = ours higher) |", "|---|---|---|---|---|---|"]
+    lines += [f"| {r['scan']} | {r['labelled_voxels']} | {r['percent_correct']}% | "
+              f"{r.get('percent_correct_point_labels', '-')} | {r['discs_found']} | "
               + ", ".join(f"{k} {v}" for k, v in r["disc_error_mm"].items()) + " |" for r in results]
     (args.out / "levels.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
