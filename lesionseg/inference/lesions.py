@@ -30,15 +30,16 @@ class LesionRow(Morphometry):
     extent_along_cord_mm: float
     max_probability: float
     vertebral_level: str
+    level_shares: str
     nearest_disc: str
     distance_to_disc_mm: float | None
 
 
 #: the columns of the lesion table, in order
-ROW_FIELDS = ("lesion_id", "vertebral_level", "volume_mm3", "centroid_ras_mm", "centroid_lps_mm", "extent_along_cord_mm",
-              "length_si_mm", "width_ap_mm", "width_lr_mm", "max_equivalent_diameter_mm", "max_axial_damage_ratio",
-              "dorsal_bridge_mm", "ventral_bridge_mm", "bridge_slice", "position", "side", "nearest_disc",
-              "distance_to_disc_mm", "max_probability")
+ROW_FIELDS = ("lesion_id", "vertebral_level", "level_shares", "volume_mm3", "centroid_ras_mm", "centroid_lps_mm",
+              "extent_along_cord_mm", "length_si_mm", "width_ap_mm", "width_lr_mm", "max_equivalent_diameter_mm",
+              "max_axial_damage_ratio", "dorsal_bridge_mm", "ventral_bridge_mm", "bridge_slice", "position", "side",
+              "nearest_disc", "distance_to_disc_mm", "max_probability")
 
 
 @dataclass(frozen=True)
@@ -137,21 +138,33 @@ def _ordered_labels(mask: np.ndarray, affine: np.ndarray, connectivity: int, min
     return lookup[labels]
 
 
-def _levels_of(labels: np.ndarray, count: int, levels: SliceLevels, voxel_mm3: float) -> tuple[list[int], tuple[LevelRow, ...]]:
-    """Each lesion's level (the most frequent level of its voxels' axial slices) and the per-level table."""
+def _levels_of(labels: np.ndarray, count: int, levels: SliceLevels,
+               voxel_mm3: float) -> tuple[list[tuple[int, str]], tuple[LevelRow, ...]]:
+    """Each lesion's level (the most frequent level of its voxels' axial slices) and its shares of the levels, and
+    the per-level table."""
     ids = labels[labels > 0].astype(np.int64)
     slice_level = levels.at(np.nonzero(labels)[2])
     size = int(max(levels.per_slice.max(), slice_level.max(initial=0))) + 1
     pairs = np.zeros((count + 1, size), dtype=np.int64)
     np.add.at(pairs, (ids, slice_level), 1)
+    sizes = pairs.sum(axis=1)
     pairs[:, 0] = 0
-    per_lesion = [int(pairs[i].argmax()) if pairs[i].any() else 0 for i in range(1, count + 1)]
+    per_lesion = [(int(pairs[i].argmax()) if pairs[i].any() else 0, _shares(pairs[i], sizes[i]))
+                  for i in range(1, count + 1)]
     volume = pairs.sum(axis=0) * voxel_mm3
+    main = [level for level, _ in per_lesion]
     rows = tuple(
-        LevelRow(level_name(value), per_lesion.count(value), round(float(volume[value]), 3))
-        for value in range(1, size) if volume[value] > 0 or value in per_lesion
+        LevelRow(level_name(value), main.count(value), round(float(volume[value]), 3))
+        for value in range(1, size) if volume[value] > 0 or value in main
     )
     return per_lesion, rows
+
+
+def _shares(on_level: np.ndarray, size: int) -> str:
+    """``"C3 62%, C4 38%"``: the share of a lesion's voxels on each level's slices, head to foot (the voxels
+    outside the levels' extent count in the whole, so the shares then add up to less than 100%)."""
+    return ", ".join(f"{level_name(int(value))} {round(100 * on_level[value] / size)}%"
+                     for value in np.flatnonzero(on_level))
 
 
 def _nearest_disc(z: float, levels: SliceLevels | None, slice_mm: float) -> tuple[str, float | None]:
@@ -195,7 +208,7 @@ def lesion_table(
     morphometry = measure_lesions(labels, spacing, cord)
     slices = slice_levels(levels) if levels is not None and np.any(levels) else None
     voxel_mm3 = float(abs(np.linalg.det(affine[:3, :3])))
-    level_values, per_level = _levels_of(labels, count, slices, voxel_mm3) if slices else ([0] * count, ())
+    level_values, per_level = _levels_of(labels, count, slices, voxel_mm3) if slices else ([(0, "")] * count, ())
     maxima = ndimage.maximum(probabilities, labels, index) if probabilities is not None and count else np.ones(count)
     centroids = np.asarray(ndimage.center_of_mass(labels > 0, labels, index)).reshape(-1, 3)
     axis = cord_axis(cord, affine)
@@ -220,7 +233,7 @@ def _extent_along(labels: np.ndarray, lesion_id: int, box: tuple[slice, ...], af
 
 
 def _row(lesion_id: int, measured: Morphometry, centroid: np.ndarray, affine: np.ndarray, maximum: float,
-         level: int, disc: tuple[str, float | None], extent: float) -> LesionRow:
+         level: tuple[int, str], disc: tuple[str, float | None], extent: float) -> LesionRow:
     world = _world(centroid[None, :], affine)[0]
     return LesionRow(
         **asdict(measured),
@@ -229,7 +242,8 @@ def _row(lesion_id: int, measured: Morphometry, centroid: np.ndarray, affine: np
         centroid_lps_mm=tuple(round(float(v), 2) for v in world * np.array([-1, -1, 1])),  # type: ignore[arg-type]
         extent_along_cord_mm=extent,
         max_probability=round(maximum, 4),
-        vertebral_level=level_name(level),
+        vertebral_level=level_name(level[0]),
+        level_shares=level[1],
         nearest_disc=disc[0],
         distance_to_disc_mm=disc[1],
     )

@@ -24,7 +24,7 @@ from scipy import ndimage
 
 from lesionseg.analysis.levels import level_name
 from lesionseg.constants import LESION_OUTPUT_SUFFIX
-from lesionseg.inference.lesions import LesionTable
+from lesionseg.inference.lesions import LesionRow, LesionTable
 from lesionseg.inference.predictor import Prediction
 from lesionseg.inference.segmenter import Segmentation
 from lesionseg.io.atomic import atomic_write, atomic_write_text
@@ -71,6 +71,11 @@ def _number(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _level_cell(row: LesionRow) -> str:
+    """The lesion's level, or its share of each level when it spans several (``C3 62%, C4 38%``)."""
+    return html.escape(row.level_shares if "," in row.level_shares else row.vertebral_level) or "-"
+
+
 def _lesion_rows(table: LesionTable) -> str:
     """The lesion table (head to foot) as HTML; a click on a row moves the viewer to the lesion."""
     header = ("<table id='lesion-table'><tr><th>#</th><th>level</th><th>volume mm3</th><th>length mm</th>"
@@ -78,7 +83,7 @@ def _lesion_rows(table: LesionTable) -> str:
               "<th class='l'>position</th><th class='l'>nearest disc</th><th class='l'>centroid RAS mm</th>"
               "<th>max probability</th></tr>")
     rows = [
-        f"<tr class='lesion-row' data-lesion='{row.lesion_id}'><td>{row.lesion_id}</td><td>{row.vertebral_level or '-'}</td>"
+        f"<tr class='lesion-row' data-lesion='{row.lesion_id}'><td>{row.lesion_id}</td><td>{_level_cell(row)}</td>"
         f"<td>{row.volume_mm3:.1f}</td><td>{row.length_si_mm:.1f}</td><td>{row.width_ap_mm:.1f} x {row.width_lr_mm:.1f}</td>"
         f"<td>{row.max_equivalent_diameter_mm:.1f}</td><td>{_number(row.max_axial_damage_ratio, 2)}</td>"
         f"<td>{_number(row.dorsal_bridge_mm)} / {_number(row.ventral_bridge_mm)}</td>"

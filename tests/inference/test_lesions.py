@@ -81,6 +81,9 @@ def test_rows_run_head_to_foot_with_levels_discs_and_a_labelled_mask() -> None:
     per_level = {row.vertebral_level: (row.lesions, row.volume_mm3) for row in table.per_level}
     assert per_level == {"C7": (1, 8.0), "T1": (1, 12.0), "T2": (0, 8.0), "L1": (1, 27.0)}
     assert table.level_source == "level map"
+    assert [row.level_shares for row in table.lesions] == ["C7 100%", "T1 60%, T2 40%", "L1 100%"]
+    levels[:, :, :5] = 0  # the low lesion half outside the levels' extent: its shares add up to less than 100%
+    assert lesion_table(mask, np.eye(4), levels=levels).lesions[2].level_shares == "L1 33%"
 
 
 def test_the_csv_columns_are_every_field_of_a_row_once() -> None:
