@@ -177,7 +177,7 @@ def infer(
                                      overlap=overlap, sw_batch_size=sw_batch_size, precision=precision,
                                      memory_budget_mb=memory_budget_mb)
         check_infer_options(settings, device=device, series_description=series_description, max_voxels=max_voxels,
-                            levels_suffix=levels_suffix)
+                            levels_suffix=levels_suffix, levels_kind=levels_kind)
         models = _models(model, cascade, fp_model, verify_checksum)
         name = str(models[0] if models else cascade[1] if cascade else "")
         options = BatchOptions(
@@ -210,7 +210,8 @@ def _models(model: list[Path] | None, cascade, fp_model: Path | None, verify_che
 
 
 def check_infer_options(
-    settings: object, *, device: str, series_description: str | None, max_voxels: int, levels_suffix: str | None = None
+    settings: object, *, device: str, series_description: str | None, max_voxels: int, levels_suffix: str | None = None,
+    levels_kind: str = "map",
 ) -> None:
     """Validate the options before any model or scan is loaded: the inference settings against the ranges of
     the config's ``infer`` section, the device name, the series regular expression and the voxel limit.
@@ -248,6 +249,8 @@ def check_infer_options(
     if levels_suffix is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", levels_suffix):
         raise ConfigError(f"--levels-suffix {levels_suffix!r}: expected a file-name suffix such as 'levels' "
                           "(letters, digits, - and _)")
+    if levels_kind != "map" and levels_suffix is None:
+        raise ConfigError(f"--levels-kind {levels_kind}: give --levels-suffix too (the point-label file beside each input)")
 
 
 def _parse_shard(text: str | None) -> tuple[int, int] | None:

@@ -83,6 +83,9 @@ def test_option_neighbours_are_one_line(phantom_dataset: Path, tmp_path: Path) -
     line = _one_line_error(runner.invoke(app, ["infer", str(phantom_dataset / GOOD), "--out", str(tmp_path / "o"),
                                                "--levels-suffix", "../../etc/x"]))
     assert "--levels-suffix" in line
+    line = _one_line_error(runner.invoke(app, ["infer", str(phantom_dataset / GOOD), "--out", str(tmp_path / "o"),
+                                               "--levels-kind", "discs"]))
+    assert "--levels-kind discs: give --levels-suffix too" in line
     line = _one_line_error(runner.invoke(app, ["synth", str(tmp_path / "ds"), "--set", "synth.subjects"]))
     assert "expected key=value" in line
 
