@@ -250,7 +250,8 @@ def check_infer_options(
         raise ConfigError(f"--levels-suffix {levels_suffix!r}: expected a file-name suffix such as 'levels' "
                           "(letters, digits, - and _)")
     if levels_kind != "map" and levels_suffix is None:
-        raise ConfigError(f"--levels-kind {levels_kind}: give --levels-suffix too (the point-label file beside each input)")
+        raise ConfigError(f"--levels-kind {levels_kind}: give --levels-suffix too "
+                          "(the point-label file beside each input)")
 
 
 def _parse_shard(text: str | None) -> tuple[int, int] | None:
