@@ -42,8 +42,9 @@ def load_segmenter(
         cascade: (cord model, lesion model) folders, instead.
         fp_model: a false-positive-reduction model folder.
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
-        tta: flip test-time augmentation of the lesion stages (8 mirrorings, 8x slower); None: each model's
-            ``infer.tta`` (on in the shipped default's lesion stages).
+        tta: flip test-time augmentation of the lesion stages and the contrast-specific cord stages (8 mirrorings,
+            8x slower); None: each model's ``infer.tta`` (on in the shipped default's lesion stages and its
+            cord-T2starw; the general cord stage and the localiser never use it).
         engine: ``auto`` (ONNX Runtime on the CPU when every model folder has its exported ``model.onnx``, as the
             shipped models do; else PyTorch), ``torch`` or ``onnxruntime`` (see ``lesionseg export``).
         settings: user options (threshold, minimum lesion size, overlap, precision, memory budget, ...).

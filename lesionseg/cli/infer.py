@@ -44,8 +44,8 @@ SoftOption = Annotated[bool, typer.Option(help="Also write <stem>_lesionseg-soft
 
 TtaOption = Annotated[
     bool | None,
-    typer.Option("--tta/--no-tta", help="Flip test-time augmentation of the lesion stages (8 mirrorings, 8x slower). "
-                 "Default: the model's infer.tta (on in the shipped default)."),
+    typer.Option("--tta/--no-tta", help="Flip test-time augmentation of the lesion stages and the contrast-specific "
+                 "cord stages (8 mirrorings, 8x slower). Default: each model's infer.tta (on in the shipped default)."),
 ]
 
 UncertaintyOption = Annotated[bool, typer.Option(help="Write the variance over TTA flips / ensemble members.")]

@@ -264,7 +264,7 @@ class CascadePredictor:
         lesion = Predictor.from_model(lesion_model, device=device, tta=tta, engine=engine)
         first_lesion = lesion_model[0] if isinstance(lesion_model, list) else lesion_model
         by_contrast = _contrast_models(lesion_by_contrast or {}, "lesion", device=device, tta=tta, engine=engine)
-        cords = _contrast_models(cord_by_contrast or {}, "cord", device=device, engine=engine)
+        cords = _contrast_models(cord_by_contrast or {}, "cord", device=device, tta=tta, engine=engine)
         localizer = Predictor.from_model(localizer_model, device=device, engine=engine) if localizer_model else None
         discs = Predictor.from_model(discs_model, device=device, engine=engine) if discs_model else None
         c2 = Predictor.from_model(c2_model, device=device, engine=engine) if c2_model else None

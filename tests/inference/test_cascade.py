@@ -386,3 +386,15 @@ def test_the_default_t2starw_stage_reports_no_lesion_on_a_healthy_real_t2starw()
     assert label_components(declared.lesion.mask)[1] == 0 and declared.cord_contrast == "T2starw"
     assert declared.cord.mask.any(axis=(0, 1)).all()  # the cord on every slice
     assert dice(declared.cord.mask, manual) > 0.88 > dice(pipeline.predict_cord(image).mask, manual)
+
+
+def test_no_tta_reaches_the_contrast_specific_cord_stages_too() -> None:
+    """``--no-tta`` (``tta=False``) turns flip TTA off in every stage that has it by default: the lesion stages and
+    cord-T2starw; the general cord stage never uses it."""
+    from lesionseg.io.registry import default_model
+
+    by_default = load_pipeline(default_model(), device="cpu")
+    assert by_default.cord_by_contrast["T2starw"].tta and by_default.lesion.tta and not by_default.cord.tta
+    without = load_pipeline(default_model(), device="cpu", tta=False)
+    assert not without.cord_by_contrast["T2starw"].tta and not without.lesion.tta
+    assert not any(stage.tta for stage in without.lesion_by_contrast.values())
