@@ -77,10 +77,15 @@ def slice_levels(levels: np.ndarray) -> SliceLevels:
     return SliceLevels(per_slice=per_slice, discs=discs)
 
 
-#: How a user's level file beside an input is read: ``map``, every voxel of a level labelled with it (e.g. Spinal
-#: Cord Toolbox's labelled cord ``*_seg_labeled``); ``discs`` and ``vertebrae``, single-voxel point labels in SCT's two
-#: conventions: value n on the disc at the top of vertebra n (3 = C2-C3), or at the mid-height of vertebra n.
-LEVEL_FILE_KINDS = ("map", "discs", "vertebrae")
+#: How a user's level file beside an input is read, and what the lesion table's ``level_source`` then says:
+#: ``map``, every voxel of a level labelled with it (e.g. Spinal Cord Toolbox's labelled cord ``*_seg_labeled``);
+#: ``discs`` and ``vertebrae``, single-voxel point labels in SCT's two conventions: value n on the disc at the top of
+#: vertebra n (3 = C2-C3), or at the mid-height of vertebra n.
+LEVEL_FILE_KINDS = {
+    "map": "level map",
+    "discs": "disc labels (Spinal Cord Toolbox convention: 3 = C2-C3 disc)",
+    "vertebrae": "vertebral-level labels (mid-height of each vertebra)",
+}
 #: SCT's pontomedullary groove and junction labels, written with disc labels: not levels, ignored
 _PONTOMEDULLARY = (49, 50)
 #: a label value with at most this many voxels is a point (a single voxel, or a 3 x 3 x 3 blob at most)
@@ -91,6 +96,23 @@ def looks_like_points(values: np.ndarray) -> bool:
     """Whether an integer label image holds point labels rather than a level map: every value at most 27 voxels."""
     counts = np.bincount(np.asarray(values, dtype=np.int64).ravel().clip(min=0))[1:]
     return bool(counts.any() and counts[counts > 0].max() <= _POINT_VOXELS)
+
+
+def level_map_from(values: np.ndarray, kind: str) -> np.ndarray:
+    """A level file's integer values as a level map: as they are (``map``), or from point labels.
+
+    Raises:
+        ValueError: point labels given as a level map, or point labels that give no levels.
+    """
+    if kind == "map":
+        if looks_like_points(values):
+            raise ValueError("point labels (at most 27 voxels per value), not a level map: give --levels-kind discs "
+                             "or vertebrae (Spinal Cord Toolbox's disc or vertebral-level labels)")
+        return values
+    try:
+        return levels_from_points(values, kind)
+    except ValueError as error:
+        raise ValueError(f"{kind} labels: {error}") from None
 
 
 def levels_from_points(values: np.ndarray, kind: str) -> np.ndarray:
@@ -135,4 +157,4 @@ def _level_tops(found: np.ndarray, heights: np.ndarray, kind: str) -> tuple[np.n
     if kind == "vertebrae":
         centres = np.concatenate([[placed[0] + spacing], placed, [placed[-1] - spacing]])
         return (centres[:-1] + centres[1:]) / 2, int(found[0])
-    raise ValueError(f"unknown kind of level labels {kind!r}: expected one of {', '.join(LEVEL_FILE_KINDS[1:])}")
+    raise ValueError(f"unknown kind of level labels {kind!r}: expected one of discs, vertebrae")

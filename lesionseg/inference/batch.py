@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lesionseg.analysis.levels import LEVEL_FILE_KINDS, levels_from_points, looks_like_points
+from lesionseg.analysis.levels import LEVEL_FILE_KINDS, level_map_from
 from lesionseg.constants import CORD_OUTPUT_SUFFIX, NIFTI_EXTENSIONS, UNCERTAINTY_OUTPUT_SUFFIX
 from lesionseg.errors import ConfigError, InputError, LesionsegError, unexpected
 from lesionseg.inference.lesions import LesionTable, lesion_table
@@ -360,14 +360,6 @@ def contrast_warning(segmenter: Segmenter | Predictor, contrast: str | None) -> 
     )
 
 
-#: the lesion table's ``level_source`` for each kind of level file
-LEVEL_FILE_SOURCES = {
-    "map": "level map",
-    "discs": "disc labels (Spinal Cord Toolbox convention: 3 = C2-C3 disc)",
-    "vertebrae": "vertebral-level labels (mid-height of each vertebra)",
-}
-
-
 def _level_map(item: InputFile, image: LoadedImage, options: BatchOptions) -> tuple[np.ndarray | None, str]:
     """The vertebral level map from the level file beside a NIfTI input (canonical grid, integers), or None, and
     its source in words.
@@ -382,19 +374,9 @@ def _level_map(item: InputFile, image: LoadedImage, options: BatchOptions) -> tu
         if path.is_file():
             levels = load_image(path)
             check_same_grid(image.path, image.geometry.shape, image.geometry.affine, path, levels.geometry.shape, levels.geometry.affine)
-            values = _read_levels(path, np.rint(levels.data).astype(np.int32), options.levels_kind)
-            return values, LEVEL_FILE_SOURCES[options.levels_kind]
+            try:
+                values = level_map_from(np.rint(levels.data).astype(np.int32), options.levels_kind)
+            except ValueError as error:
+                raise InputError(f"{path}: {error}") from None
+            return values, LEVEL_FILE_KINDS[options.levels_kind]
     return None, ""
-
-
-def _read_levels(path: Path, values: np.ndarray, kind: str) -> np.ndarray:
-    """A level file's values as a level map: as they are (``map``), or from point labels."""
-    if kind == "map":
-        if looks_like_points(values):
-            raise InputError(f"{path}: point labels (at most 27 voxels per value), not a level map: give "
-                             "--levels-kind discs or vertebrae (Spinal Cord Toolbox's disc or vertebral-level labels)")
-        return values
-    try:
-        return levels_from_points(values, kind)
-    except ValueError as error:
-        raise InputError(f"{path}: {kind} labels: {error}") from None

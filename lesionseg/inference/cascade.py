@@ -328,7 +328,8 @@ class CascadePredictor:
             lesion = self.fp_filter(image, lesion, box=box)
             seconds["fp_reduction"] = time.perf_counter() - started
         lesion_contrast = str(image.contrast) if lesion_model is not self.lesion else ""
-        cord_contrast = str(image.contrast) if cord_mask is None and image.contrast in self.cord_by_contrast else ""
+        own_cord = cord_mask is None and self.cord_for(image.contrast) is not self.cord
+        cord_contrast = str(image.contrast) if own_cord else ""
         started = time.perf_counter()
         discs, levels = self.predict_levels(image, cord.mask)
         if self.discs is not None:

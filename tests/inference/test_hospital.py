@@ -175,7 +175,7 @@ def test_point_labels_beside_the_input_are_read_in_the_kind_given(tmp_path: Path
     """SCT's errsm30 T2w with its vertebral mid-height labels (C3, C5); a copy whose labels are taken for a level map
     fails with a one-line error and the other scan still runs."""
     from lesionseg.config import load_config
-    from lesionseg.inference.batch import LEVEL_FILE_SOURCES
+    from lesionseg.analysis.levels import LEVEL_FILE_KINDS
     from tests.conftest import CONFIGS, real_path
     from tests.inference.test_cascade import _ConstantLogits
 
@@ -189,7 +189,7 @@ def test_point_labels_beside_the_input_are_read_in_the_kind_given(tmp_path: Path
                         options=BatchOptions(levels_suffix="labels", levels_kind="vertebrae"))
     assert [r.status for r in records] == ["ok", "ok"]
     table = json.loads((tmp_path / "out/a_T2w_lesions.json").read_text())
-    assert table["level_source"] == LEVEL_FILE_SOURCES["vertebrae"]
+    assert table["level_source"] == LEVEL_FILE_KINDS["vertebrae"]
     assert {row["vertebral_level"] for row in table["per_level"]} == {"C3", "C4", "C5"}
     assert json.loads((tmp_path / "out/b_T2w_lesions.json").read_text())["level_source"] == ""
     records = run_batch(everywhere, [scans], tmp_path / "out-map", options=BatchOptions(levels_suffix="labels"))

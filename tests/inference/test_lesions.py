@@ -128,7 +128,8 @@ def test_point_labels_beside_a_scan_are_read_in_the_kind_given_and_refused_as_a_
     import nibabel as nib
 
     from lesionseg.errors import ConfigError, InputError
-    from lesionseg.inference.batch import LEVEL_FILE_SOURCES, BatchOptions, _Batch
+    from lesionseg.analysis.levels import LEVEL_FILE_KINDS
+    from lesionseg.inference.batch import BatchOptions, _Batch
     from lesionseg.inference.predictor import Prediction
     from lesionseg.inference.segmenter import Segmentation
     from lesionseg.io.inputs import InputFile
@@ -152,7 +153,7 @@ def test_point_labels_beside_a_scan_are_read_in_the_kind_given_and_refused_as_a_
     with pytest.raises(InputError, match="scan_labels-disc.nii.gz: point labels .* --levels-kind discs or vertebrae"):
         table("map")
     by_discs = table("discs")
-    assert by_discs.lesions[0].vertebral_level == "C6" and by_discs.level_source == LEVEL_FILE_SOURCES["discs"]
+    assert by_discs.lesions[0].vertebral_level == "C6" and by_discs.level_source == LEVEL_FILE_KINDS["discs"]
     assert by_discs.lesions[0].nearest_disc == "C6-C7"
     assert table("vertebrae").lesions[0].vertebral_level == "C7"  # as mid-heights: C6-C7 at slice 27.5
     with pytest.raises(ConfigError, match="levels_kind 'bodies'"):
