@@ -28,7 +28,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from lesionseg.evaluation.cord_qc import component_count, cord_coverage, cross_sectional_areas_mm2
+from lesionseg.analysis.cord_qc import component_count, cord_coverage, is_axial_stack, median_csa_mm2
 from lesionseg.evaluation.metrics import dice
 from lesionseg.inference.cascade import CascadePredictor, load_pipeline
 from lesionseg.inference.predictor import Predictor
@@ -122,14 +122,12 @@ def check_scan(pipeline: CascadePredictor, path: Path, name: str, out: Path, man
     cord, lesion = result.cord.mask, result.lesion.mask
     truth = load_label_for(image, manual).data > 0 if manual else None
     coverage = cord_coverage(cord)
-    areas = cross_sectional_areas_mm2(cord, image.spacing_mm)
     labels, count = label_components(lesion)
-    axial_stack = image.spacing_mm[2] > 2 * min(image.spacing_mm[:2])
     check = ScanCheck(
         scan=name, slices_with_cord=coverage.with_cord,
-        slices_spanned=_spanned(cord, truth, whole_stack=axial_stack and truth is None),
+        slices_spanned=_spanned(cord, truth, whole_stack=is_axial_stack(image.spacing_mm) and truth is None),
         gaps=coverage.gaps, multi_component_slices=coverage.multi_component_slices, components=component_count(cord),
-        median_csa_mm2=round(float(np.median(areas)), 1) if len(areas) else None,
+        median_csa_mm2=median_csa_mm2(cord, image.spacing_mm),
         lesions=count, lesion_volume_mm3=round(float(lesion.sum()) * float(np.prod(image.spacing_mm)), 1),
         seconds=round(seconds, 2),
     )

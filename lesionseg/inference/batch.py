@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lesionseg.analysis.cord_qc import cord_coverage, coverage_warning, median_csa_mm2
 from lesionseg.analysis.levels import LEVEL_FILE_KINDS, level_map_from
 from lesionseg.constants import CORD_OUTPUT_SUFFIX, NIFTI_EXTENSIONS, UNCERTAINTY_OUTPUT_SUFFIX
 from lesionseg.errors import ConfigError, InputError, LesionsegError, unexpected
@@ -252,7 +253,9 @@ class _Batch:
         if self.options.contrast is not None:
             image = replace(image, contrast=canonical_contrast(self.options.contrast))
         segmentation = self.segmenter.segment(image)
-        warnings = [*image.warnings, contrast_warning(self.segmenter, image.contrast), segmentation.warning]
+        coverage = cord_coverage(segmentation.cord.mask) if segmentation.cord is not None else None
+        warnings = [*image.warnings, contrast_warning(self.segmenter, image.contrast), segmentation.warning,
+                    coverage_warning(coverage, image.spacing_mm) if coverage is not None else ""]
         skipped = [writer.skip_reason(item, segmentation) for writer in self.writers]
         warnings += skipped
         warning = "; ".join(filter(None, warnings))
@@ -260,6 +263,9 @@ class _Batch:
             logger.debug("%s: %s", item.label, warning)
         table = self.lesion_table(item, image, segmentation)
         record = self.record(item, segmentation, table.count, table.total_volume_mm3, warning, started)
+        if coverage is not None:
+            record = replace(record, cord_slices=coverage.with_cord, axial_slices=coverage.slices,
+                             cord_csa_mm2=median_csa_mm2(segmentation.cord.mask, image.spacing_mm))
         scan = ScanResult(item, image, segmentation, table, record)
         for writer, reason in zip(self.writers, skipped, strict=True):
             if not reason:

@@ -33,6 +33,12 @@ class InferenceRecord:
     lesion_rule: str = ""
     #: which cord model of a cascade ran: ``cord`` (the general one) or ``cord-<contrast>``; "" without cascade
     cord_stage: str = ""
+    #: axial slices (planes across the head-foot axis) holding cord, of the image's ``axial_slices``; None without
+    #: cascade
+    cord_slices: int | None = None
+    axial_slices: int | None = None
+    #: median tilt-corrected cross-sectional area of the cord mask (mm2); None without cascade or cord
+    cord_csa_mm2: float | None = None
 
     @classmethod
     def failed(cls, label: str, error: str, seconds: float = 0.0) -> InferenceRecord:

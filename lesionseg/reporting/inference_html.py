@@ -121,9 +121,19 @@ def _summary_rows(item: InputFile, image: LoadedImage, table: LesionTable, recor
         f"<tr><th class='l'>date</th><td class='l'>{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC</td></tr>",
         (f"<tr><th class='l'>image grid</th><td class='l'>{' x '.join(map(str, image.geometry.shape))} voxels, "
         f"{' x '.join(f'{s:.2f}' for s in image.geometry.spacing_mm)} mm, {''.join(image.geometry.axcodes)}</td></tr>"),
+        *_cord_row(record),
         f"<tr><th class='l'>lesions</th><td class='l'>{table.count}, total {table.total_volume_mm3:.1f} mm3{rule}</td></tr>",
         "</table>",
     ]
+
+
+def _cord_row(record: InferenceRecord) -> list[str]:
+    """The cord's axial coverage and median cross-sectional area (a cascade's), as a summary row."""
+    if record.cord_slices is None:
+        return []
+    area = f"; median cross-sectional area {record.cord_csa_mm2:.0f} mm2" if record.cord_csa_mm2 is not None else ""
+    coverage = f"on {record.cord_slices} of {record.axial_slices} axial slices"
+    return [f"<tr><th class='l'>cord</th><td class='l'>{coverage}{area}</td></tr>"]
 
 
 def _viewer(image: LoadedImage, cord: Prediction | None, table: LesionTable, viewer_path: str) -> list[str]:

@@ -398,3 +398,33 @@ def test_no_tta_reaches_the_contrast_specific_cord_stages_too() -> None:
     without = load_pipeline(default_model(), device="cpu", tta=False)
     assert not without.cord_by_contrast["T2starw"].tta and not without.lesion.tta
     assert not any(stage.tta for stage in without.lesion_by_contrast.values())
+
+
+def test_the_summary_and_report_give_the_cords_coverage_and_area(tmp_path: Path) -> None:
+    """An axial stack (0.8 x 0.8 x 5 mm) whose cord mask stops two slices short of the top: the summary has the
+    slices with cord, the median area and a warning; the report says the same."""
+    data = np.zeros((48, 48, 12), np.int16)
+    x, y = np.meshgrid(np.arange(48), np.arange(48), indexing="ij")
+    tube = ((x - 24) ** 2 + (y - 20) ** 2) <= 25  # 81 voxels of 0.64 mm2: 51.8 mm2
+    data[tube] = 100
+    scan = tmp_path / "stack.nii.gz"
+    nib.save(nib.Nifti1Image(data, np.diag([0.8, 0.8, 5.0, 1.0])), scan)
+    cord = _constant_predictor(-10.0)
+    found = np.zeros(data.shape, np.float32)
+    found[tube, :10] = 1.0
+    cord.predict_array_with_variance = lambda array, affine, contrast=None, **_: (found, None, {})
+    from lesionseg.reporting.inference_html import ReportWriter
+
+    [record] = run_batch(CascadePredictor(cord, _constant_predictor(-10.0)), [scan], tmp_path / "out",
+                         writers=[ReportWriter("tiny", "test")])
+    assert (record.cord_slices, record.axial_slices, record.cord_csa_mm2) == (10, 12, 51.8)
+    assert "cord found on 10 of 12 axial slices, not on the 2 highest" in record.warning
+    import csv
+
+    row = next(csv.DictReader((tmp_path / "out" / "summary.csv").open()))
+    assert (row["cord_slices"], row["axial_slices"], row["cord_csa_mm2"]) == ("10", "12", "51.8")
+    report = (tmp_path / "out" / "stack_report.html").read_text()
+    assert "on 10 of 12 axial slices; median cross-sectional area 52 mm2" in report
+    found[tube, 10:] = 1.0  # the cord on every slice: no warning
+    [record] = run_batch(CascadePredictor(cord, _constant_predictor(-10.0)), [scan], tmp_path / "all")
+    assert record.cord_slices == 12 and "axial slices" not in record.warning

@@ -8,7 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lesionseg.evaluation.cord_qc import component_count, cord_coverage, cross_sectional_areas_mm2
+from lesionseg.analysis.cord_qc import (
+    component_count,
+    cord_coverage,
+    coverage_warning,
+    cross_sectional_areas_mm2,
+    median_csa_mm2,
+)
 from tests.conftest import real_path
 
 
@@ -28,6 +34,35 @@ def test_coverage_counts_slices_gaps_and_split_slices() -> None:
     assert coverage.multi_component_slices == 1
     assert component_count(cord) == 3  # the gap splits the tube; the blob is the third
     assert cord_coverage(np.zeros((5, 5, 5))).with_cord == 0
+
+
+def test_coverage_counts_the_empty_slices_below_and_above_the_cord() -> None:
+    cord = _tube()
+    cord[:, :, :3] = 0
+    cord[:, :, 26:] = 0
+    coverage = cord_coverage(cord)
+    assert (coverage.with_cord, coverage.below, coverage.above) == (23, 3, 4)
+    assert (cord_coverage(_tube()).below, cord_coverage(_tube()).above) == (0, 0)
+    assert (cord_coverage(np.zeros((5, 5, 5))).below, cord_coverage(np.zeros((5, 5, 5))).above) == (5, 0)
+
+
+def test_an_axial_stack_whose_cord_stops_short_of_its_ends_is_warned_about() -> None:
+    cord = _tube()
+    cord[:, :, 28:] = 0
+    stack, iso = (0.8, 0.8, 5.0), (1.0, 1.0, 1.0)
+    warning = coverage_warning(cord_coverage(cord), stack)
+    assert warning.startswith("cord found on 28 of 30 axial slices, not on the 2 highest:")
+    cord[:, :, :1] = 0
+    assert "not on the 1 lowest and the 2 highest" in coverage_warning(cord_coverage(cord), stack)
+    assert coverage_warning(cord_coverage(cord), iso) == ""  # a sagittal or 3D image: the cord may end in view
+    assert coverage_warning(cord_coverage(_tube()), stack) == ""  # the cord on every slice
+    assert coverage_warning(cord_coverage(0 * cord), stack) == ""  # no cord at all: the cascade says so itself
+
+
+def test_median_csa_is_the_median_tilt_corrected_area() -> None:
+    spacing = (0.5, 0.5, 1.0)
+    assert median_csa_mm2(_tube(), spacing) == round(float(np.median(cross_sectional_areas_mm2(_tube(), spacing))), 1)
+    assert median_csa_mm2(np.zeros((5, 5, 5)), spacing) is None
 
 
 def test_cross_sectional_area_is_corrected_for_the_cords_tilt() -> None:
