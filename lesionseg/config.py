@@ -188,6 +188,10 @@ class CascadeConfig(_Section):
     #: body's midline (the cord runs in the mid-sagittal plane, jugular veins 20-35 mm beside it, the airway in
     #: front of the spine; inference.cascade.component_near_midline); None: the largest component
     localizer_midline_mm: float | None = Field(15.0, gt=0)
+    #: each axial slice of what the cord model runs on (the localiser's box) equalised on its own (CLAHE) with this
+    #: clip limit before the cord model (None: off); for scans where the cord is nearly as bright as its CSF
+    #: (MT-off, proton density): ``transforms.normalization.equalize_slices``
+    cord_clahe_clip_limit: float | None = Field(None, gt=0, le=1)
 
 
 class FPReductionConfig(_Section):

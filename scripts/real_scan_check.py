@@ -11,6 +11,7 @@ montage per scan (and per declared run) shows every slice of the acquisition pla
 (red) contours: look at each one.
 
     python scripts/real_scan_check.py --out runs/real-check [--model lesionseg/models/cascade-synth-v6]
+    python scripts/real_scan_check.py --out runs/real-check-clahe --cord-clahe 0.01   # lesionseg infer --cord-clahe
 
 Writes ``OUT/results.json``, ``OUT/table.md``, ``OUT/montages/<scan>.png`` and
 ``OUT/montages/<scan>_as-<contrast>.png``.
@@ -32,6 +33,7 @@ from lesionseg.analysis.cord_qc import component_count, cord_coverage, is_axial_
 from lesionseg.evaluation.metrics import dice
 from lesionseg.inference.cascade import CascadePredictor, load_pipeline
 from lesionseg.inference.predictor import Predictor
+from lesionseg.inference.segmenter import InferenceSettings
 from lesionseg.io.nifti import LoadedImage, load_image, load_label_for, strip_nifti_extension
 from lesionseg.io.registry import default_model
 from lesionseg.reporting.figures import acquisition_axis, montage
@@ -203,10 +205,14 @@ def main() -> None:
     parser.add_argument("--localizer", type=Path, default=None,
                         help="a cord localiser (model folder or checkpoint) to use instead of the bundle's own")
     parser.add_argument("--shared", type=Path, default=SHARED, help="the shared data folder (holds real, real-fullfov)")
+    parser.add_argument("--cord-clahe", type=float, default=None,
+                        help="equalise each axial slice before the cord model (lesionseg infer --cord-clahe)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     (args.out / "montages").mkdir(parents=True, exist_ok=True)
     pipeline = load_pipeline(args.model or default_model(), device="cpu")
+    if args.cord_clahe is not None:
+        pipeline = pipeline.with_settings(InferenceSettings(cord_clahe_clip_limit=args.cord_clahe))
     if args.localizer is not None:
         pipeline.localizer = Predictor.from_model(args.localizer, device="cpu")
     checks = run_checks(pipeline, args.shared, args.out)

@@ -62,6 +62,13 @@ MinCordFractionOption = Annotated[
                                     "cord (default 0.5; 0: off)."),
 ]
 
+CordClaheOption = Annotated[
+    float | None,
+    typer.Option(min=0.001, max=1, help="Cascade: equalise each axial slice before the cord model (CLAHE) with this "
+                                        "clip limit, e.g. 0.01, for scans whose cord is nearly as bright as its CSF "
+                                        "(MT-off, PD). Default: off."),
+]
+
 SkipExistingOption = Annotated[bool, typer.Option(help="Skip inputs an earlier run completed (its completion record says done; resume).")]
 
 SeriesUidOption = Annotated[str | None, typer.Option(help="DICOM: only this SeriesInstanceUID.")]
@@ -143,6 +150,7 @@ def infer(
     threshold: ThresholdOption = None,
     min_lesion_mm3: MinLesionMm3Option = None,
     min_cord_fraction: MinCordFractionOption = None,
+    cord_clahe: CordClaheOption = None,
     skip_existing: SkipExistingOption = False,
     series_uid: SeriesUidOption = None,
     series_description: SeriesDescriptionOption = None,
@@ -175,7 +183,7 @@ def infer(
             raise ConfigError("no input: give NIfTI files, folders or DICOM folders (or -i INPUT)")
         settings = InferenceSettings(threshold=threshold, min_lesion_mm3=min_lesion_mm3, min_cord_fraction=min_cord_fraction,
                                      overlap=overlap, sw_batch_size=sw_batch_size, precision=precision,
-                                     memory_budget_mb=memory_budget_mb)
+                                     memory_budget_mb=memory_budget_mb, cord_clahe_clip_limit=cord_clahe)
         check_infer_options(settings, device=device, series_description=series_description, max_voxels=max_voxels,
                             levels_suffix=levels_suffix, levels_kind=levels_kind)
         models = _models(model, cascade, fp_model, verify_checksum)
@@ -229,7 +237,8 @@ def check_infer_options(
     from lesionseg.errors import ConfigError
 
     given = {key: value for key, value in asdict(settings).items() if value is not None}
-    given.pop("min_cord_fraction", None)  # a cascade rule, range-checked by typer
+    for key in ("min_cord_fraction", "cord_clahe_clip_limit"):  # cascade settings, range-checked by typer
+        given.pop(key, None)
     try:
         InferConfig.model_validate(given)
     except ValidationError as error:

@@ -41,6 +41,7 @@ from lesionseg.inference.segmenter import ImageSource, InferenceSettings, Segmen
 from lesionseg.io.checkpoint import CONTRAST_STAGE_PREFIX, CORD_CONTRAST_PREFIX, contrast_stages
 from lesionseg.io.nifti import LoadedImage, as_loaded_image
 from lesionseg.transforms.cropping import Box, box_slices, crop_affine, crop_box_around
+from lesionseg.transforms.normalization import equalize_slices
 from lesionseg.transforms.postprocessing import dilate_mm, keep_largest_component, label_components
 
 logger = logging.getLogger(__name__)
@@ -119,7 +120,8 @@ def predict_cord(
     within ``cascade.localizer_dilation_mm`` (in-plane) of the finding's slices, extended through the box along the
     superior axis, so the cord model can continue the cord on slices the localiser missed: the localiser says which
     tube is the cord, the cord model delineates it. When the localiser finds nothing, the cord model runs on the
-    whole image.
+    whole image. With ``cascade.cord_clahe_clip_limit``, each axial slice of the box (or image) is equalised on its
+    own first (:func:`~lesionseg.transforms.normalization.equalize_slices`).
     """
     cascade = cascade or CascadeConfig()
     found = None
@@ -128,17 +130,26 @@ def predict_cord(
                                        cascade.localizer_midline_mm)
     box = crop_box_around(found, image.spacing_mm, cascade.localizer_margin_mm) if found is not None else None
     if box is None:
-        probabilities, _, seconds = cord.predict_array_with_variance(image.data, image.affine, image.contrast)
+        probabilities, _, seconds = cord.predict_array_with_variance(
+            _cord_input(image.data, cascade), image.affine, image.contrast)
     else:
         region = box_slices(box)
         part, _, seconds = cord.predict_array_with_variance(
-            np.ascontiguousarray(image.data[region]), crop_affine(image.affine, box), image.contrast)
+            _cord_input(image.data[region], cascade), crop_affine(image.affine, box), image.contrast)
         near = dilate_mm(found[region], image.spacing_mm, cascade.localizer_dilation_mm).any(axis=2, keepdims=True)
         part *= near
         probabilities = np.zeros(image.data.shape, dtype=np.float32)
         probabilities[region] = part
     largest = keep_largest_component(cord.threshold(probabilities, image.spacing_mm))
     return Prediction(probabilities * largest, largest, image.affine, image.geometry, seconds)
+
+
+def _cord_input(data: np.ndarray, cascade: CascadeConfig) -> np.ndarray:
+    """What the cord model runs on: ``data`` (the localiser's box, else the whole image), each axial slice equalised
+    on its own when ``cascade.cord_clahe_clip_limit`` is set."""
+    if cascade.cord_clahe_clip_limit is None:
+        return np.ascontiguousarray(data)
+    return equalize_slices(data, cascade.cord_clahe_clip_limit)
 
 
 class CascadePredictor:

@@ -33,7 +33,8 @@ class InferenceSettings:
 
     ``threshold``, ``overlap``, ``sw_batch_size``, ``precision``, ``memory_budget_mb``, ``min_lesion_mm3`` and
     ``tta`` are the ``infer`` keys of a model's config; ``min_cord_fraction`` and ``min_lesion_mm3`` also set the
-    cascade's lesion rule. Values are validated against the config's ranges when applied (:meth:`infer_config`).
+    cascade's lesion rule, ``cord_clahe_clip_limit`` the cascade's equalisation of the cord model's input. Values
+    are validated against the config's ranges when applied (:meth:`infer_config`).
     """
 
     threshold: float | None = None
@@ -44,6 +45,7 @@ class InferenceSettings:
     precision: Literal["fp32", "bf16"] | None = None
     memory_budget_mb: float | None = None
     tta: bool | None = None
+    cord_clahe_clip_limit: float | None = None
 
     def _given(self, keys: tuple[str, ...]) -> dict[str, object]:
         return {key: value for key, value in asdict(self).items() if key in keys and value is not None}
@@ -59,8 +61,8 @@ class InferenceSettings:
         return InferConfig.model_validate({**base.model_dump(), **given}) if given else base
 
     def cascade_config(self, base: CascadeConfig) -> CascadeConfig:
-        """``base`` with the lesion rule of these settings (a new, validated object)."""
-        given = self._given(("min_lesion_mm3", "min_cord_fraction"))
+        """``base`` with the lesion rule and cord equalisation of these settings (a new, validated object)."""
+        given = self._given(("min_lesion_mm3", "min_cord_fraction", "cord_clahe_clip_limit"))
         return CascadeConfig.model_validate({**base.model_dump(), **given}) if given else base
 
 

@@ -10,6 +10,9 @@ and inference applies it directly, so both normalise alike::
   standard deviation with Bessel's correction, as ``torch.std``);
 - ``percentile``: clipped to the ``percentiles`` of the image, then mapped to [0, 1];
 - ``signed``: divided by the high percentile of the magnitude, so zero stays zero (PSIR).
+
+:func:`equalize_slices` (CLAHE per axial slice) is an optional step before a cascade's cord model
+(``cascade.cord_clahe_clip_limit``), at inference only.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from skimage.exposure import equalize_adapthist
 
 from lesionseg.config import PreprocessConfig
 
@@ -68,3 +72,15 @@ def fit_normalization(config: PreprocessConfig, contrast: str | None, data: np.n
     if foreground.size < 2:  # a constant image: nothing above its mean
         return Normalization(offset=float(sample.mean()), scale=1.0)
     return Normalization(offset=float(foreground.mean()), scale=float(foreground.std(ddof=1)) or 1.0)
+
+
+def equalize_slices(data: np.ndarray, clip_limit: float, percentiles: tuple[float, float] = (0.5, 99.5)) -> np.ndarray:
+    """Each axial slice (canonical ``Z``) of ``data`` equalised on its own by contrast-limited adaptive histogram
+    equalisation (scikit-image's ``equalize_adapthist`` with its default regions, 1/8 of the slice per axis, and
+    ``clip_limit``), after clipping the whole array to its ``percentiles`` and mapping them to [0, 1]; float32 in
+    [0, 1]. It raises the local contrast of a slice (a cord nearly as bright as its CSF) and evens out the coil
+    shading between slices."""
+    low, high = (float(v) for v in np.percentile(_statistics_sample(data), percentiles))
+    scaled = np.clip((np.asarray(data, dtype=np.float64) - low) / ((high - low) or 1.0), 0.0, 1.0)
+    slices = [equalize_adapthist(scaled[:, :, z], clip_limit=clip_limit) for z in range(scaled.shape[2])]
+    return np.stack(slices, axis=2).astype(np.float32)

@@ -219,6 +219,27 @@ def test_a_crop_is_normalised_like_the_whole_image(phantom_dataset: Path) -> Non
     assert not in_tight[:x0].any() and not in_wide[:, : max(y0 - 6, 0)].any()
 
 
+def test_the_cord_model_can_run_on_equalised_slices(phantom_dataset: Path) -> None:
+    from lesionseg.inference.cascade import predict_cord
+    from lesionseg.inference.segmenter import InferenceSettings
+    from lesionseg.transforms.normalization import equalize_slices
+
+    image, _ = _phantom(phantom_dataset)
+    seen = []
+    cord = _constant_predictor(-10.0)
+    cord.predict_array_with_variance = lambda array, affine, contrast=None, **_: (
+        seen.append(np.array(array)) or (np.zeros(array.shape, np.float32), None, {}))
+    predict_cord(cord, image, cascade=CascadeConfig())
+    np.testing.assert_array_equal(seen[-1], image.data)  # off by default
+    predict_cord(cord, image, cascade=CascadeConfig(cord_clahe_clip_limit=0.02))
+    np.testing.assert_allclose(seen[-1], equalize_slices(image.data, 0.02))
+    settings = InferenceSettings(cord_clahe_clip_limit=0.02)
+    cascade = CascadePredictor(cord, _constant_predictor(-10.0)).with_settings(settings)
+    assert cascade.cascade.cord_clahe_clip_limit == 0.02  # lesionseg infer --cord-clahe 0.02
+    refused = CliRunner().invoke(app, ["infer", str(phantom_dataset), "--cord-clahe", "2"])
+    assert refused.exit_code != 0 and "--cord-clahe" in refused.output
+
+
 def test_fp_filter_keeps_or_removes_candidates(phantom_dataset: Path) -> None:
     image, cord = _phantom(phantom_dataset)
     candidates = np.zeros(image.data.shape, dtype=np.uint8)
