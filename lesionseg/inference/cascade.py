@@ -364,12 +364,14 @@ class CascadePredictor:
 
     @property
     def lesion_rule(self) -> str:
-        """Which lesions this cascade keeps, in words."""
+        """Which lesions this cascade keeps and how it found them, in words (in the summary and the report)."""
         rule = f"lesions > {self.cascade.min_lesion_mm3:g} mm3"
         if self.cascade.min_cord_fraction > 0:
             rule += f" with >= {self.cascade.min_cord_fraction:.0%} of their voxels inside the cord mask"
         if self.lesion.tta:
             rule += "; lesion probabilities averaged over the 8 mirrorings (flip TTA)"
+        if (clip := self.cascade.cord_clahe_clip_limit) is not None:
+            rule += f"; cord found on axial slices equalised by CLAHE (clip limit {clip:g})"
         return rule
 
     def lesion_rules(self, mask: np.ndarray, cord: np.ndarray, spacing_mm: tuple[float, float, float]) -> np.ndarray:

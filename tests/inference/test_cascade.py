@@ -236,6 +236,8 @@ def test_the_cord_model_can_run_on_equalised_slices(phantom_dataset: Path) -> No
     settings = InferenceSettings(cord_clahe_clip_limit=0.02)
     cascade = CascadePredictor(cord, _constant_predictor(-10.0)).with_settings(settings)
     assert cascade.cascade.cord_clahe_clip_limit == 0.02  # lesionseg infer --cord-clahe 0.02
+    assert "equalised by CLAHE (clip limit 0.02)" in cascade.lesion_rule  # said in the summary and the report
+    assert "CLAHE" not in CascadePredictor(cord, _constant_predictor(-10.0)).lesion_rule
     refused = CliRunner().invoke(app, ["infer", str(phantom_dataset), "--cord-clahe", "2"])
     assert refused.exit_code != 0 and "--cord-clahe" in refused.output
 
