@@ -59,13 +59,18 @@ def _statistics_sample(data: np.ndarray) -> np.ndarray:
     return np.asarray(sample, dtype=np.float64)
 
 
+def _percentile_map(sample: np.ndarray, percentiles: tuple[float, float]) -> Normalization:
+    """Clip to the ``percentiles`` of ``sample`` and map them to [0, 1]."""
+    low, high = (float(v) for v in np.percentile(sample, percentiles))
+    return Normalization(offset=low, scale=(high - low) or 1.0, clip=(low, high))
+
+
 def fit_normalization(config: PreprocessConfig, contrast: str | None, data: np.ndarray) -> Normalization:
     """The normalisation of ``contrast`` with its statistics taken from ``data`` (the whole image)."""
     sample = _statistics_sample(data)
     method = normalization_method(config, contrast)
     if method == "percentile":
-        low, high = (float(v) for v in np.percentile(sample, config.percentiles))
-        return Normalization(offset=low, scale=(high - low) or 1.0, clip=(low, high))
+        return _percentile_map(sample, config.percentiles)
     if method == "signed":
         return Normalization(offset=0.0, scale=float(np.percentile(np.abs(sample), config.percentiles[1])) or 1.0)
     foreground = sample[sample > sample.mean()]
@@ -80,7 +85,6 @@ def equalize_slices(data: np.ndarray, clip_limit: float, percentiles: tuple[floa
     ``clip_limit``), after clipping the whole array to its ``percentiles`` and mapping them to [0, 1]; float32 in
     [0, 1]. It raises the local contrast of a slice (a cord nearly as bright as its CSF) and evens out the coil
     shading between slices."""
-    low, high = (float(v) for v in np.percentile(_statistics_sample(data), percentiles))
-    scaled = np.clip((np.asarray(data, dtype=np.float64) - low) / ((high - low) or 1.0), 0.0, 1.0)
+    scaled = _percentile_map(_statistics_sample(data), percentiles)(data)
     slices = [equalize_adapthist(scaled[:, :, z], clip_limit=clip_limit) for z in range(scaled.shape[2])]
     return np.stack(slices, axis=2).astype(np.float32)
